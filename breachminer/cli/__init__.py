@@ -1,0 +1,31 @@
+"""The ``breachminer`` command line: thin commands over the library, split by what they serve.
+
+- ``ingest``, ``tag`` (cli/ingest.py): documents in;
+- ``top``, ``sql``, ``evidence`` (cli/query.py): tables out;
+- ``attack update`` (cli/attack.py): the ATT&CK catalog.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from breachminer.cli import attack, ingest, query
+
+app = typer.Typer(
+    name="breachminer",
+    help="Mine threat reports for the MITRE ATT&CK techniques attackers actually use.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("ingest")(ingest.ingest)
+app.command("tag")(ingest.tag)
+app.command("top")(query.top)
+app.command("sql")(query.sql)
+app.command("evidence")(query.evidence)
+app.add_typer(attack.app, name="attack")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

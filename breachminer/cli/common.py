@@ -1,0 +1,62 @@
+"""Options and helpers shared by the CLI commands (database path, errors, table printing)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from breachminer.settings import get_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="DuckDB warehouse file [default: $BREACHMINER_DB or ./breachminer.duckdb]",
+                 show_default=False),
+]
+
+
+def db_path(option: Path | None) -> Path:
+    return option or get_settings().db_path
+
+
+def fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def print_frame(frame: Any, title: str | None = None) -> None:
+    """Print a pandas DataFrame as a rich table."""
+    table = Table(title=title, show_lines=False)
+    for column in frame.columns:
+        numeric = str(frame[column].dtype).startswith(("int", "float", "Int", "Float"))
+        table.add_column(str(column), justify="right" if numeric else "left", overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*("" if _is_missing(v) else _fmt(v) for v in row))
+    console.print(table)
+
+
+def _is_missing(value: Any) -> bool:
+    try:
+        return value is None or value != value  # NaN
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") if value < 1 else f"{value:g}"
+    return str(value)
+
+
+def quiet_prefect() -> None:
+    """Keep Prefect's own logging off the terminal unless asked for (BREACHMINER_VERBOSE=1)."""
+    if not os.environ.get("BREACHMINER_VERBOSE"):
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

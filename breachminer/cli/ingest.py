@@ -1,0 +1,123 @@
+"""Commands that take documents in: ``ingest`` (into the warehouse) and ``tag`` (no database)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from breachminer.cli.common import DbOption, console, db_path, err_console, fail, print_frame, quiet_prefect
+from breachminer.settings import get_settings
+
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "reports_corpus" / "sources.csv"
+
+
+def ingest(
+    inputs: Annotated[list[str] | None, typer.Argument(
+        help="folders, files (.pdf .html .txt) or manifest CSVs [default: reports_corpus/sources.csv]",
+        show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option(help="parallel worker processes [default: CPUs]")] = None,
+    top_n: Annotated[int, typer.Option("--top", help="techniques to show after the run")] = 10,
+    db: DbOption = None,
+) -> None:
+    """Ingest reports into the warehouse (one Prefect flow run), then print the top techniques.
+
+    Example: breachminer ingest ../shared/data/reports --db /tmp/bm.duckdb
+    """
+    quiet_prefect()
+    from extractors.sources import SourceError, collect_sources
+    from flows.ingest import run_ingest
+    import warehouse.db as wh
+    from breachminer.progress import progress_reporter
+
+    if not inputs:
+        if not DEFAULT_CORPUS.exists():
+            fail("no inputs given and no reports_corpus/sources.csv beside the package")
+        inputs = [str(DEFAULT_CORPUS)]
+    try:
+        collect_sources(inputs)  # fail fast on a missing path before starting a flow run
+    except SourceError as exc:
+        fail(str(exc))
+    target = db_path(db)
+    with Progress(TextColumn("[bold]analysing reports"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task_id = bar.add_task("ingest", total=None)
+
+        def on_progress(_event: str, done: int, total: int) -> None:
+            bar.update(task_id, completed=done, total=total)
+
+        with progress_reporter(on_progress):
+            try:
+                result = run_ingest(list(inputs), str(target), workers)
+            except wh.WarehouseLocked as exc:
+                fail(str(exc))
+    console.print(
+        f"[bold]run {result['run_id']}[/bold]: {result['sources']} sources → "
+        f"[green]{result['new']} new[/green], {result['unchanged']} unchanged, "
+        f"{result['duplicate']} duplicate, [red]{result['failed']} failed[/red] "
+        f"({result['sightings']} sightings added) → {target}"
+    )
+    with wh.connect(target, read_only=True) as con:
+        failed = con.execute(
+            "SELECT source, stage, error_class, message FROM failures WHERE run_id = ? AND resolved_at IS NULL",
+            [result["run_id"]]).df()
+        frame = wh.top_techniques(con, top_n)
+        total = con.execute("SELECT count(*) FROM counted_reports").fetchone()[0]
+    if not failed.empty:
+        failed["source"] = failed["source"].map(lambda s: Path(s).name if "://" not in s else s)
+        print_frame(failed, "Failed this run (retried on the next run)")
+    print_frame(frame, f"Top {len(frame)} techniques over {total} reports (parent level)")
+
+
+def tag(
+    paths: Annotated[list[Path], typer.Argument(help=".pdf, .html or .txt documents", exists=True, dir_okay=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON line per document")] = False,
+    evidence: Annotated[int, typer.Option(help="evidence sentences per technique")] = 3,
+) -> None:
+    """Tag documents without a database: the techniques each one supports, with evidence.
+
+    Example: breachminer tag some-report.pdf notes.txt --json
+    """
+    from breachminer.catalog import AttackCatalog
+    from extractors.documents import ExtractionError
+    from extractors.pipeline import DocumentAnalyzer
+
+    settings = get_settings()
+    catalog = AttackCatalog.load(settings.catalog_path)
+    analyzer = DocumentAnalyzer(catalog, sighting_threshold=settings.sighting_threshold,
+                                max_pages=settings.max_pages)
+    exit_code = 0
+    for path in paths:
+        try:
+            analysis = analyzer.analyse_path(path, settings.max_bytes)
+        except (ExtractionError, OSError) as exc:
+            exit_code = 1
+            stage = getattr(exc, "stage", "read")
+            if as_json:
+                print(json.dumps({"source": str(path), "error": {"stage": stage, "class": type(exc).__name__,
+                                                                   "message": str(exc)}}))
+            else:
+                err_console.print(f"[red]{path}[/red]: {stage}: {exc}")
+            continue
+        sentences = {s.index: s.text for s in analysis.sentences}
+        techniques = []
+        for sighting in analysis.sightings:
+            evidence_ids = sorted({m.sentence_index for m in analysis.mentions
+                                   if m.technique_id == sighting.technique_id})
+            techniques.append({
+                "id": sighting.technique_id,
+                "name": catalog.techniques[sighting.technique_id].name,
+                "score": sighting.score,
+                "methods": list(sighting.methods),
+                "evidence": [sentences[i] for i in evidence_ids[:evidence]],
+            })
+        if as_json:
+            print(json.dumps({"source": str(path), "techniques": techniques}, ensure_ascii=False))
+        else:
+            console.print(f"[bold]{path}[/bold]: {len(techniques)} techniques")
+            for item in techniques:
+                console.print(f"  {item['id']:<10} {item['name']:<45} {item['score']:.2f}  {','.join(item['methods'])}")
+    raise typer.Exit(exit_code)

@@ -1,0 +1,80 @@
+"""Commands that read the warehouse: ``top``, ``sql``, ``evidence``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+
+import warehouse.db as wh
+from breachminer.cli.common import DbOption, console, db_path, fail, print_frame
+
+
+def top(
+    n: Annotated[int, typer.Option("-n", "--limit", help="how many techniques")] = 20,
+    tactic: Annotated[str | None, typer.Option(help="only this tactic (e.g. persistence)")] = None,
+    level: Annotated[str, typer.Option(help="parent (sub-techniques rolled up) or exact")] = "parent",
+    csv: Annotated[Path | None, typer.Option("--csv", help="also write the table to this CSV file")] = None,
+    db: DbOption = None,
+) -> None:
+    """The most frequent techniques: reports with a sighting, share of reports, rank.
+
+    Example: breachminer top -n 20 --tactic persistence --csv top.csv
+    """
+    if level not in ("parent", "exact"):
+        fail("--level must be 'parent' or 'exact'")
+    try:
+        with wh.connect(db_path(db), read_only=True) as con:
+            frame = wh.top_techniques(con, n, level, tactic)
+            total = con.execute("SELECT count(*) FROM counted_reports").fetchone()[0]
+    except (wh.WarehouseMissing, wh.WarehouseLocked, ValueError) as exc:
+        fail(str(exc))
+    title = f"Top {len(frame)} techniques ({level} level{', ' + tactic if tactic else ''}) over {total} reports"
+    print_frame(frame, title)
+    if csv:
+        frame.to_csv(csv, index=False)
+        console.print(f"wrote {csv}")
+
+
+def sql(
+    query: Annotated[str, typer.Argument(help="a SQL query over the warehouse tables and views")],
+    csv: Annotated[Path | None, typer.Option("--csv", help="write the result to this CSV file")] = None,
+    db: DbOption = None,
+) -> None:
+    """Run a read-only SQL query.
+
+    Example: breachminer sql "select * from technique_frequency limit 5"
+    """
+    try:
+        with wh.connect(db_path(db), read_only=True) as con:
+            frame = con.execute(query).df()
+    except (wh.WarehouseMissing, wh.WarehouseLocked) as exc:
+        fail(str(exc))
+    except duckdb.Error as exc:
+        fail(f"SQL error: {exc}")
+    print_frame(frame)
+    if csv:
+        frame.to_csv(csv, index=False)
+
+
+def evidence(
+    technique: Annotated[str, typer.Argument(help="technique ID, e.g. T1059.001 (a parent includes its subs)")],
+    limit: Annotated[int, typer.Option("-n", "--limit")] = 50,
+    all_mentions: Annotated[bool, typer.Option("--all", help="also mentions that did not count")] = False,
+    db: DbOption = None,
+) -> None:
+    """The reports and sentences behind a technique's count.
+
+    Example: breachminer evidence T1059.001
+    """
+    try:
+        with wh.connect(db_path(db), read_only=True) as con:
+            frame = wh.evidence(con, technique, limit, counted_only=not all_mentions)
+    except (wh.WarehouseMissing, wh.WarehouseLocked) as exc:
+        fail(str(exc))
+    if frame.empty:
+        console.print(f"no evidence for {technique.upper()}")
+        return
+    print_frame(frame, f"Evidence for {technique.upper()} ({frame['report_id'].nunique()} reports)")

@@ -1,0 +1,61 @@
+"""Settings: paths, limits and the sighting rule, read from ``BREACHMINER_*`` environment variables.
+
+Every setting has a default that works on a fresh clone; the environment overrides it, and the CLI
+overrides the environment where it has a flag (``--db`` over ``BREACHMINER_DB``).
+
+| variable | default | meaning |
+|---|---|---|
+| ``BREACHMINER_DB`` | ``./breachminer.duckdb`` | the DuckDB warehouse file |
+| ``BREACHMINER_HOME`` | ``~/.breachminer`` | user data: an updated ATT&CK catalog |
+| ``BREACHMINER_CATALOG`` | ``$BREACHMINER_HOME/attack-catalog.json`` if present, else the packaged one | catalog JSON |
+| ``BREACHMINER_WORKERS`` | number of CPUs | documents extracted and tagged in parallel |
+| ``BREACHMINER_MAX_BYTES`` | 100 MB | larger inputs are refused (recorded as a failure) |
+| ``BREACHMINER_MAX_PAGES`` | 500 | PDF pages read per document; the rest is skipped and noted |
+| ``BREACHMINER_SIGHTING_THRESHOLD`` | 0.8 | report-level evidence score a technique needs to count |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from breachminer.catalog import PACKAGED_CATALOG
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one process."""
+
+    db_path: Path
+    home: Path
+    catalog_path: Path
+    workers: int
+    max_bytes: int
+    max_pages: int
+    sighting_threshold: float
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(_env("BREACHMINER_HOME", str(Path.home() / ".breachminer"))).expanduser()
+        user_catalog = home / "attack-catalog.json"
+        default_catalog = user_catalog if user_catalog.exists() else PACKAGED_CATALOG
+        return cls(
+            db_path=Path(_env("BREACHMINER_DB", "breachminer.duckdb")).expanduser(),
+            home=home,
+            catalog_path=Path(_env("BREACHMINER_CATALOG", str(default_catalog))).expanduser(),
+            workers=max(1, int(_env("BREACHMINER_WORKERS", str(os.cpu_count() or 1)))),
+            max_bytes=int(_env("BREACHMINER_MAX_BYTES", str(100 * 1024 * 1024))),
+            max_pages=int(_env("BREACHMINER_MAX_PAGES", "500")),
+            sighting_threshold=float(_env("BREACHMINER_SIGHTING_THRESHOLD", "0.8")),
+        )
+
+
+def get_settings() -> Settings:
+    """Settings as the environment says now (not cached: tests and the CLI change the environment)."""
+    return Settings.from_env()

@@ -1,0 +1,291 @@
+"""Bytes → text: sniff the format, extract PDF / HTML / plain text, and normalise the result.
+
+PDF text comes from pdfminer.six (the default engine), HTML main text from trafilatura (menus,
+cookie banners and footers dropped), plain text is decoded as UTF-8 (Latin-1 fallback). Title,
+published date and publisher come from document metadata when present.
+
+The normalised text is paragraphs separated by one blank line, lines inside a paragraph joined
+with spaces, words hyphenated across line breaks re-joined, and page furniture (running headers,
+footers, page numbers) dropped. Sentence offsets refer to this text.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import Counter
+from datetime import date
+
+from breachminer.records import DocumentText
+
+
+class ExtractionError(Exception):
+    """A document could not be turned into text. ``stage`` names the pipeline step."""
+
+    stage = "extract"
+
+    def __init__(self, message: str, *, stage: str | None = None) -> None:
+        super().__init__(message)
+        if stage:
+            self.stage = stage
+
+    @property
+    def error_class(self) -> str:
+        return type(self).__name__
+
+
+class NoTextLayer(ExtractionError):
+    """A PDF whose pages hold images only (scanned or printed-to-image); OCR is not attempted."""
+
+
+class UnsupportedFormat(ExtractionError):
+    """Bytes that are neither PDF, HTML nor text."""
+
+
+class CorruptDocument(ExtractionError):
+    """A document the parser cannot read (truncated, malformed, encrypted)."""
+
+
+class DocumentTooLarge(ExtractionError):
+    """A document above the configured size limit."""
+
+    stage = "read"
+
+
+MIN_TEXT_CHARS = 200  # below this, a document has no usable text
+_BULLETS = "•◦▪●■–·*-"
+_PAGE_NUMBER = re.compile(r"^(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$", re.IGNORECASE)
+
+
+def sniff(data: bytes, name: str = "") -> str:
+    """The document kind from its leading bytes ("pdf", "html", "text"); the name only breaks ties."""
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"%PDF-") or b"%PDF-" in data[:1024]:
+        return "pdf"
+    lowered = head[:1024].lower()
+    if lowered.startswith((b"<!doctype html", b"<html", b"<?xml")) or b"<html" in lowered or (
+        b"<head" in lowered or b"<body" in lowered
+    ):
+        return "html"
+    if b"\x00" in data[:4096]:
+        raise UnsupportedFormat(f"{name or 'document'}: binary data that is neither PDF nor HTML")
+    return "text"
+
+
+def extract(data: bytes, name: str = "", *, max_pages: int = 500) -> DocumentText:
+    """Extract normalised text and metadata from a document's bytes."""
+    kind = sniff(data, name)
+    if kind == "pdf":
+        return extract_pdf(data, max_pages=max_pages)
+    if kind == "html":
+        return extract_html(data)
+    return extract_plain_text(data)
+
+
+# ----------------------------------------------------------------------------------------- PDF
+
+
+def _pdf_date(value: object) -> date | None:
+    if isinstance(value, bytes):
+        value = value.decode("latin-1", "ignore")
+    match = re.search(r"(\d{4})(\d{2})(\d{2})", str(value or ""))
+    if not match:
+        return None
+    try:
+        parsed = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return None
+    return parsed if 1990 <= parsed.year <= 2100 else None
+
+
+def _pdf_string(value: object) -> str | None:
+    from pdfminer.pdftypes import resolve1
+    from pdfminer.utils import decode_text
+
+    value = resolve1(value)
+    if isinstance(value, bytes):
+        value = decode_text(value)
+    text = str(value or "").strip().strip("\x00")
+    return text or None
+
+
+def extract_pdf(data: bytes, *, max_pages: int = 500) -> DocumentText:
+    """PDF text via pdfminer.six, page by page, with running headers and footers removed."""
+    from pdfminer.converter import TextConverter
+    from pdfminer.layout import LAParams
+    from pdfminer.pdfdocument import PDFDocument, PDFEncryptionError, PDFPasswordIncorrect
+    from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
+    from pdfminer.pdfpage import PDFPage
+    from pdfminer.pdfparser import PDFParser, PDFSyntaxError
+    from pdfminer.psparser import PSException
+
+    notes: list[str] = []
+    pages: list[str] = []
+    try:
+        parser = PDFParser(io.BytesIO(data))
+        document = PDFDocument(parser)
+        info = document.info[0] if document.info else {}
+        manager = PDFResourceManager(caching=True)
+        params = LAParams()
+        n_pages = 0
+        for page in PDFPage.create_pages(document):
+            n_pages += 1
+            if n_pages > max_pages:
+                continue
+            buffer = io.StringIO()
+            device = TextConverter(manager, buffer, laparams=params)
+            PDFPageInterpreter(manager, device).process_page(page)
+            device.close()
+            pages.append(buffer.getvalue())
+    except (PDFPasswordIncorrect, PDFEncryptionError) as exc:
+        raise CorruptDocument(f"encrypted PDF: {exc or type(exc).__name__}") from exc
+    except (PDFSyntaxError, PSException, ValueError, KeyError, TypeError, AssertionError) as exc:
+        raise CorruptDocument(f"unreadable PDF ({type(exc).__name__}: {exc})") from exc
+    if n_pages == 0:
+        raise CorruptDocument("PDF has no pages")
+    if n_pages > max_pages:
+        notes.append(f"only the first {max_pages} of {n_pages} pages were read")
+    text = normalise_text(_drop_page_furniture(pages))
+    if len(text) < MIN_TEXT_CHARS:
+        raise NoTextLayer(
+            f"no text layer: {n_pages} page(s) gave {len(text)} characters of text "
+            "(image-only PDF; OCR is not supported)"
+        )
+    return DocumentText(
+        kind="pdf",
+        text=text,
+        title=_pdf_string(info.get("Title")) if info else None,
+        published=_pdf_date(info.get("CreationDate")) if info else None,
+        publisher=None,
+        n_pages=n_pages,
+        notes=tuple(notes),
+    )
+
+
+def _drop_page_furniture(pages: list[str]) -> str:
+    """Join pages, dropping page numbers and short lines repeated on most pages (headers, footers)."""
+    def key(line: str) -> str:
+        return re.sub(r"\d+", "#", line.strip().lower())
+
+    counts: Counter[str] = Counter()
+    for page in pages:
+        counts.update({key(line) for line in page.splitlines() if 0 < len(line.strip()) <= 80})
+    threshold = max(3, len(pages) // 2)
+    repeated = {k for k, n in counts.items() if n >= threshold}
+    kept_pages = []
+    for page in pages:
+        lines = [
+            line
+            for line in page.splitlines()
+            if not (line.strip() and (key(line) in repeated or _PAGE_NUMBER.match(line.strip())))
+        ]
+        kept_pages.append("\n".join(lines))
+    return "\n\n".join(kept_pages)
+
+
+# ---------------------------------------------------------------------------------------- HTML
+
+
+def extract_html(data: bytes) -> DocumentText:
+    """Main text of an HTML page with trafilatura; tables kept, boilerplate dropped."""
+    import trafilatura
+
+    html = _decode(data)
+    text = trafilatura.extract(
+        html,
+        include_tables=True,
+        include_comments=False,
+        include_links=False,
+        favor_recall=True,
+        output_format="txt",
+    )
+    metadata = trafilatura.extract_metadata(html)
+    text = normalise_text(text or "", pdf_lines=False)
+    if len(text) < MIN_TEXT_CHARS:
+        raise ExtractionError(f"HTML page has no main text ({len(text)} characters after boilerplate removal)")
+    published = None
+    if metadata is not None and metadata.date:
+        try:
+            published = date.fromisoformat(str(metadata.date)[:10])
+        except ValueError:
+            published = None
+    return DocumentText(
+        kind="html",
+        text=text,
+        title=(metadata.title if metadata is not None else None) or None,
+        published=published,
+        publisher=(metadata.sitename if metadata is not None else None) or None,
+        n_pages=None,
+    )
+
+
+# ---------------------------------------------------------------------------------- plain text
+
+_PUBLISHED_LINE = re.compile(r"^(?:published|date)\s*:\s*(\d{4}-\d{2}-\d{2})", re.IGNORECASE | re.MULTILINE)
+
+
+def extract_plain_text(data: bytes) -> DocumentText:
+    """A text file: the first non-empty line is its title; a ``Published: YYYY-MM-DD`` line its date."""
+    raw = _decode(data)
+    text = normalise_text(raw, pdf_lines=False)
+    if len(text) < MIN_TEXT_CHARS:
+        raise ExtractionError(f"text document too short to analyse ({len(text)} characters)")
+    title = next((line.strip() for line in raw.splitlines() if line.strip()), None)
+    match = _PUBLISHED_LINE.search(raw[:2000])
+    published = None
+    if match:
+        try:
+            published = date.fromisoformat(match.group(1))
+        except ValueError:
+            published = None
+    return DocumentText(kind="text", text=text, title=title[:300] if title else None, published=published)
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+# ------------------------------------------------------------------------------- normalisation
+
+_HYPHEN_BREAK = re.compile(r"([A-Za-z]{2,})-\n([a-z]{2,})")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b]+")
+
+
+def normalise_text(raw: str, *, pdf_lines: bool = True) -> str:
+    """Paragraphs separated by one blank line; inside a paragraph, lines joined with spaces.
+
+    With ``pdf_lines`` (hard-wrapped PDF text) a single newline is a wrapped line; otherwise
+    (HTML, text files) each line is its own paragraph unless it is hard-wrapped prose.
+    """
+    raw = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
+    raw = raw.replace("\u00ad", "").replace("\ufb01", "fi").replace("\ufb02", "fl")
+    raw = _HYPHEN_BREAK.sub(r"\1\2", raw)
+    paragraphs: list[str] = []
+    for block in re.split(r"\n\s*\n", raw):
+        current: list[str] = []
+        for line in block.split("\n"):
+            line = _SPACES.sub(" ", line).strip()
+            if not line:
+                continue
+            starts_item = line[0] in _BULLETS or bool(re.match(r"^\d{1,2}[.)]\s", line))
+            if current and (starts_item or not pdf_lines and _ends_sentence(current[-1])):
+                paragraphs.append(" ".join(current))
+                current = []
+            current.append(line)
+        if current:
+            paragraphs.append(" ".join(current))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def _ends_sentence(line: str) -> bool:
+    return line.endswith((".", ":", "!", "?", ")")) or len(line) < 60
+
+
+def text_fingerprint_source(text: str) -> str:
+    """The text reduced to lowercase words, the basis of the report's text hash."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))

@@ -1,0 +1,93 @@
+"""One document end to end, without a database: bytes → text → sentences → mentions → sightings.
+
+``DocumentAnalyzer`` holds the taggers (built once per process) and is what both ``breachminer
+tag`` and the ingest flow's tasks call, so the two always agree on what a report supports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from breachminer.catalog import AttackCatalog
+from breachminer.records import DocumentText, Mention, Sentence, Sighting
+from extractors import documents, fingerprint
+from extractors.documents import ExtractionError
+from extractors.sentences import split_sentences
+from extractors.sightings import decide_sightings
+from extractors.taggers import IdTagger, LexiconTagger, NameTagger, Tagger
+
+
+@dataclass(frozen=True)
+class DocumentAnalysis:
+    """Everything a document yields before it reaches the warehouse."""
+
+    content_sha256: str
+    n_bytes: int
+    document: DocumentText
+    text_sha256: str
+    minhash: list[int]
+    sentences: list[Sentence]
+    mentions: list[Mention]
+    sightings: list[Sighting]
+    tagger_versions: dict[str, str]
+
+
+class DocumentAnalyzer:
+    """Extracts and tags documents with a fixed set of taggers."""
+
+    def __init__(self, catalog: AttackCatalog, taggers: list[Tagger] | None = None,
+                 sighting_threshold: float = 0.8, max_pages: int = 500) -> None:
+        self.catalog = catalog
+        self.taggers: list[Tagger] = taggers or [IdTagger(catalog), NameTagger(catalog), LexiconTagger(catalog)]
+        self.sighting_threshold = sighting_threshold
+        self.max_pages = max_pages
+
+    def analyse_bytes(self, data: bytes, name: str = "") -> DocumentAnalysis:
+        """Analyse one document's bytes; raises ``ExtractionError`` (with its stage) on failure."""
+        document = documents.extract(data, name, max_pages=self.max_pages)
+        return self.analyse_text(document, hashlib.sha256(data).hexdigest(), len(data))
+
+    def analyse_text(self, document: DocumentText, content_sha256: str, n_bytes: int) -> DocumentAnalysis:
+        try:
+            sentences = split_sentences(document.text)
+        except Exception as exc:  # spaCy failures are bugs, but one must not stop a run
+            raise ExtractionError(f"sentence splitting failed: {exc}", stage="sentences") from exc
+        mentions: list[Mention] = []
+        for tagger in self.taggers:
+            try:
+                mentions.extend(tagger.tag(sentences))
+            except Exception as exc:
+                raise ExtractionError(f"{tagger.method} tagger failed: {exc}", stage="tag") from exc
+        mentions.sort(key=lambda m: (m.sentence_index, m.start, m.method))
+        return DocumentAnalysis(
+            content_sha256=content_sha256,
+            n_bytes=n_bytes,
+            document=document,
+            text_sha256=fingerprint.text_sha256(document.text),
+            minhash=fingerprint.minhash(document.text),
+            sentences=sentences,
+            mentions=mentions,
+            sightings=decide_sightings(mentions, self.sighting_threshold),
+            tagger_versions={t.method: t.version for t in self.taggers},
+        )
+
+    def analyse_path(self, path: Path, max_bytes: int | None = None) -> DocumentAnalysis:
+        return self.analyse_bytes(read_local(path, max_bytes), path.name)
+
+
+def read_local(path: Path, max_bytes: int | None = None) -> bytes:
+    """A local file's bytes, refusing files over ``max_bytes`` before reading them."""
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise documents.DocumentTooLarge(f"{size:,} bytes is over the {max_bytes:,}-byte limit (BREACHMINER_MAX_BYTES)")
+    return path.read_bytes()
+
+
+@lru_cache(maxsize=4)
+def default_analyzer(catalog_path: str, sighting_threshold: float, max_pages: int) -> DocumentAnalyzer:
+    """One analyzer per process and configuration (taggers are costly to build)."""
+    return DocumentAnalyzer(AttackCatalog.load(catalog_path), sighting_threshold=sighting_threshold,
+                            max_pages=max_pages)

@@ -1,0 +1,112 @@
+"""Inputs → source items: folders, single files, manifest CSVs (ours and APTnotes'), URLs.
+
+A manifest CSV has the header ``url,title,publisher,published`` (extra columns ignored); ``url``
+may be a path, relative to the manifest's folder; ``published`` is an ISO date or a year. The
+APTnotes index (``Filename,Title,Source,Link,SHA-1,Date,Year``) is read as a manifest too.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+DOCUMENT_SUFFIXES = {".pdf", ".html", ".htm", ".xhtml", ".txt", ".md", ".text"}
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One document to ingest, with what its manifest says about it."""
+
+    location: str  # absolute path or URL
+    title: str | None = None
+    publisher: str | None = None
+    published: date | None = None
+    published_year: int | None = None
+
+    @property
+    def is_url(self) -> bool:
+        return self.location.startswith(("http://", "https://"))
+
+
+class SourceError(ValueError):
+    """An input that cannot be turned into sources (missing path, unreadable manifest)."""
+
+
+def parse_published(value: str | None) -> tuple[date | None, int | None]:
+    """An ISO date, a year, or a US m/d/yy date → (date or None, year or None)."""
+    value = (value or "").strip()
+    if not value:
+        return None, None
+    if re.fullmatch(r"\d{4}", value):
+        return None, int(value)
+    for parse in (date.fromisoformat, lambda v: datetime.strptime(v, "%m/%d/%y").date(),
+                  lambda v: datetime.strptime(v, "%m/%d/%Y").date()):
+        try:
+            parsed = parse(value[:10] if parse is date.fromisoformat else value)
+            return parsed, parsed.year
+        except ValueError:
+            continue
+    return None, None
+
+
+def read_manifest(path: Path) -> list[SourceItem]:
+    """Source items from a manifest CSV (our format or APTnotes')."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        fields = {f.strip().lower(): f for f in reader.fieldnames or []}
+        if "url" in fields:
+            columns = {"url": fields["url"], "title": fields.get("title"), "publisher": fields.get("publisher"),
+                       "published": fields.get("published")}
+        elif "link" in fields and "filename" in fields:
+            columns = {"url": fields["link"], "title": fields.get("title"), "publisher": fields.get("source"),
+                       "published": fields.get("date")}
+        else:
+            raise SourceError(f"{path}: a manifest needs a 'url' column (header url,title,publisher,published)")
+        items = []
+        for row in reader:
+            location = (row.get(columns["url"]) or "").strip()
+            if not location:
+                continue
+            if not location.startswith(("http://", "https://")):
+                location = str((path.parent / location).resolve())
+            published, year = parse_published(row.get(columns["published"] or "", ""))
+            if year is None and "year" in fields:
+                _, year = parse_published(row.get(fields["year"]))
+            items.append(SourceItem(
+                location=location,
+                title=(row.get(columns["title"] or "") or "").strip() or None,
+                publisher=(row.get(columns["publisher"] or "") or "").strip() or None,
+                published=published,
+                published_year=year,
+            ))
+        return items
+
+
+def collect_sources(inputs: list[str]) -> list[SourceItem]:
+    """Expand inputs into source items, in a stable order, without duplicates."""
+    items: list[SourceItem] = []
+    for raw in inputs:
+        if raw.startswith(("http://", "https://")):
+            items.append(SourceItem(location=raw))
+            continue
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise SourceError(f"{raw}: no such file or folder")
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            items.extend(SourceItem(location=str(p.resolve())) for p in files)
+        elif path.suffix.lower() == ".csv":
+            items.extend(read_manifest(path))
+        else:
+            items.append(SourceItem(location=str(path.resolve())))
+    seen: set[str] = set()
+    unique = []
+    for item in items:
+        if item.location not in seen:
+            seen.add(item.location)
+            unique.append(item)
+    return unique

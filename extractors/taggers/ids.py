@@ -1,0 +1,50 @@
+"""The ``id`` method: explicit ATT&CK technique IDs, validated and normalised through the catalog.
+
+Finds ``T1059``, ``T1059.001`` and the forms PDF extraction breaks them into (``T1059 .001``,
+``T1059. 001``, ``T 1059.001``, ``T1059/001``). Revoked IDs are remapped (T1086 → T1059.001);
+unknown IDs become mentions with ``technique_id=None``: kept as evidence, never counted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from breachminer.catalog import AttackCatalog
+from breachminer.records import Mention, Sentence
+
+ID_PATTERN = re.compile(r"(?<![A-Za-z0-9])T ?(1\d{3})(?:\s?[./]\s?(\d{3})(?!\d))?(?![0-9])")
+SCORES = {"active": 0.97, "deprecated": 0.9, "revoked": 0.95, "unknown": 0.0}
+
+
+class IdTagger:
+    """Explicit technique IDs."""
+
+    method = "id"
+    version = "id-1"
+
+    def __init__(self, catalog: AttackCatalog) -> None:
+        self.catalog = catalog
+
+    def tag(self, sentences: Sequence[Sentence]) -> list[Mention]:
+        mentions: list[Mention] = []
+        for sentence in sentences:
+            if "1" not in sentence.text:
+                continue
+            for match in ID_PATTERN.finditer(sentence.text):
+                cited = f"T{match.group(1)}" + (f".{match.group(2)}" if match.group(2) else "")
+                resolution = self.catalog.resolve(cited)
+                mentions.append(
+                    Mention(
+                        sentence_index=sentence.index,
+                        technique_id=resolution.technique_id,
+                        method=self.method,
+                        score=SCORES[resolution.status],
+                        cited=match.group(0),
+                        start=match.start(),
+                        end=match.end(),
+                        detail=resolution.status if resolution.status != "revoked" else f"revoked {cited}",
+                        tagger_version=self.version,
+                    )
+                )
+        return mentions

@@ -1,0 +1,60 @@
+"""Shared fixtures: paths to the sample corpus and ../shared, an isolated Prefect, a fresh warehouse."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "reports_corpus" / "samples"
+SHARED_DATA = Path(os.environ.get("BREACHMINER_SHARED", REPO.parent / "shared")) / "data"
+REPORTS = SHARED_DATA / "reports"
+STIX = SHARED_DATA / "attack" / "enterprise-attack-18.1.json.gz"
+
+needs_shared = pytest.mark.skipif(
+    not REPORTS.is_dir(),
+    reason=f"needs the shared reference data at {SHARED_DATA} (../shared beside the checkout); absent here",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_prefect(tmp_path_factory: pytest.TempPathFactory):
+    """Every test talks to a throwaway Prefect server and writes nothing to ~/.prefect or ~/.breachminer."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ.update({
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_TO_API_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "BREACHMINER_HOME": str(tmp_path_factory.mktemp("breachminer-home")),
+    })
+    os.environ.pop("BREACHMINER_DB", None)
+    os.environ.pop("PREFECT_API_URL", None)
+    yield
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(_isolated_prefect):
+    """A real, temporary Prefect API for flow runs (started once per session)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60), temporary_settings(
+        {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    ):
+        yield
+
+
+@pytest.fixture()
+def db_file(tmp_path: Path) -> Path:
+    return tmp_path / "bm.duckdb"
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    from breachminer.catalog import AttackCatalog
+
+    return AttackCatalog.load()

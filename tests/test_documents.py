@@ -1,0 +1,99 @@
+"""Bytes → text: format sniffing, PDF / HTML / text extraction, metadata, failures."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import REPORTS, SAMPLES, needs_shared
+
+from extractors import documents
+from extractors.documents import CorruptDocument, NoTextLayer, UnsupportedFormat
+
+SAMPLE_PDF = SAMPLES / "2024-espionage-supply-chain.pdf"
+SAMPLE_HTML = SAMPLES / "2025-ransomware-manufacturing.html"
+SAMPLE_TXT = SAMPLES / "2026-cloud-bec.txt"
+
+# A valid one-page PDF whose page draws nothing: what an image-only scan looks like to a text extractor.
+EMPTY_PAGE_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+def test_sniff_uses_bytes_not_names() -> None:
+    assert documents.sniff(SAMPLE_PDF.read_bytes(), "report.html") == "pdf"
+    assert documents.sniff(SAMPLE_HTML.read_bytes(), "report.pdf") == "html"
+    assert documents.sniff(b"Plain words about an intrusion.", "x.pdf") == "text"
+    with pytest.raises(UnsupportedFormat):
+        documents.sniff(b"\x89PNG\r\n\x1a\n\x00\x00\x00", "image.png")
+
+
+def test_pdf_text_metadata_and_page_furniture() -> None:
+    doc = documents.extract(SAMPLE_PDF.read_bytes(), SAMPLE_PDF.name)
+    assert doc.kind == "pdf" and doc.n_pages == 6
+    assert doc.title and "GLASSWICK" in doc.title
+    assert doc.published and doc.published.isoformat() == "2024-06-11"
+    assert "T1053 .005" in doc.text or "T1053.005" in doc.text
+    # the running header repeats on every page and is dropped; the body stays
+    assert doc.text.count("KP-2024-031 | TLP:CLEAR") <= 1
+    assert "Page 3 of 6" not in doc.text
+
+
+def test_html_main_text_without_boilerplate() -> None:
+    doc = documents.extract(SAMPLE_HTML.read_bytes(), SAMPLE_HTML.name)
+    assert doc.kind == "html"
+    assert doc.publisher == "Halyard Threat Labs"
+    assert doc.published and doc.published.isoformat() == "2025-03-18"
+    assert "Tessellate" in (doc.title or "")
+    assert "vssadmin" in doc.text
+    lowered = doc.text.lower()
+    assert "we use cookies" not in lowered and "accept all" not in lowered  # cookie banner
+    assert "unsubscribe at any time" not in lowered  # newsletter box
+    assert "cookie settings" not in lowered  # footer links
+    assert "dcsync" not in lowered  # only in the sidebar's related posts
+
+
+def test_plain_text_title_and_published_line() -> None:
+    doc = documents.extract(SAMPLE_TXT.read_bytes(), SAMPLE_TXT.name)
+    assert doc.kind == "text"
+    assert doc.title and doc.title.startswith("From Push Bombing")
+    assert doc.published and doc.published.isoformat() == "2026-02-09"
+
+
+def test_image_only_pdf_is_no_text_layer() -> None:
+    with pytest.raises(NoTextLayer, match="no text layer") as caught:
+        documents.extract(EMPTY_PAGE_PDF, "scan.pdf")
+    assert caught.value.stage == "extract"
+
+
+def test_corrupt_and_truncated_pdfs_raise_a_clear_error() -> None:
+    with pytest.raises(CorruptDocument):
+        documents.extract(b"%PDF-1.4\n garbage without objects", "broken.pdf")
+    truncated = SAMPLE_PDF.read_bytes()[:2000]
+    with pytest.raises((CorruptDocument, NoTextLayer)):
+        documents.extract(truncated, "truncated.pdf")
+
+
+def test_pdf_page_limit_is_noted() -> None:
+    doc = documents.extract(SAMPLE_PDF.read_bytes(), SAMPLE_PDF.name, max_pages=2)
+    assert doc.n_pages == 6
+    assert doc.notes == ("only the first 2 of 6 pages were read",)
+
+
+def test_normalise_joins_wrapped_lines_and_hyphenation() -> None:
+    text = documents.normalise_text("The loader uses pro-\ncess hollowing to\nhide itself.\n\n• second item\n• third")
+    assert text.split("\n\n") == ["The loader uses process hollowing to hide itself.", "• second item", "• third"]
+
+
+@needs_shared
+def test_real_image_only_pdf_from_shared() -> None:
+    with pytest.raises(NoTextLayer):
+        documents.extract((REPORTS / "2021_GroupIB_Big_Airline_Heist_APT41.pdf").read_bytes())
+
+
+@needs_shared
+def test_real_cisa_html_keeps_the_technique_table() -> None:
+    doc = documents.extract((REPORTS / "2020_CISA_AA20-302A.html").read_bytes())
+    assert doc.published and doc.published.year == 2020
+    assert "T1566" in doc.text or "T1059" in doc.text

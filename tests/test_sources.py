@@ -1,0 +1,65 @@
+"""Inputs → source items: folders, manifests (ours and APTnotes'), dates."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from conftest import REPO, SHARED_DATA, needs_shared
+
+from extractors.sources import SourceError, collect_sources, parse_published, read_manifest
+
+
+def test_default_manifest_lists_the_samples() -> None:
+    items = read_manifest(REPO / "reports_corpus" / "sources.csv")
+    assert len(items) >= 3
+    assert all(item.location.startswith(str(REPO)) for item in items)
+    assert all(item.publisher and item.published for item in items)
+
+
+def test_manifest_paths_are_relative_to_the_manifest_and_extra_columns_ignored(tmp_path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("x")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("url,title,publisher,published,notes\n"
+                        "docs/a.txt,A,Pub,2019,ignored\n"
+                        "https://example.org/r.pdf,R,,2021-05-04,\n")
+    items = read_manifest(manifest)
+    assert items[0].location == str(tmp_path / "docs" / "a.txt")
+    assert (items[0].published, items[0].published_year) == (None, 2019)
+    assert items[1].is_url and items[1].published == date(2021, 5, 4)
+
+
+def test_folders_expand_to_documents_only(tmp_path) -> None:
+    for name in ("b.pdf", "a.html", "notes.txt", "index.csv", "image.png"):
+        (tmp_path / name).write_text("x")
+    items = collect_sources([str(tmp_path)])
+    assert [item.location.rsplit("/", 1)[-1] for item in items] == ["a.html", "b.pdf", "notes.txt"]
+
+
+def test_missing_input_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(SourceError, match="no such file"):
+        collect_sources([str(tmp_path / "nope")])
+
+
+def test_manifest_without_url_column_is_refused(tmp_path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,title\nx,y\n")
+    with pytest.raises(SourceError, match="url"):
+        read_manifest(bad)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("2020-10-28", (date(2020, 10, 28), 2020)), ("2015", (None, 2015)), ("8/3/11", (date(2011, 8, 3), 2011)),
+    ("", (None, None)), ("soon", (None, None)),
+])
+def test_published_forms(value, expected) -> None:
+    assert parse_published(value) == expected
+
+
+@needs_shared
+def test_aptnotes_index_reads_as_a_manifest() -> None:
+    items = read_manifest(SHARED_DATA / "sources" / "APTnotes.csv")
+    assert len(items) == 689
+    assert all(item.is_url for item in items)
+    assert sum(1 for item in items if item.publisher) > 600

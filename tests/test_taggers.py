@@ -1,0 +1,117 @@
+"""The id, name and lexicon taggers, one behaviour per test; every lexicon entry's examples."""
+
+from __future__ import annotations
+
+import pytest
+
+from breachminer.records import Sentence
+from extractors.taggers import IdTagger, LexiconTagger, NameTagger, Tagger
+from extractors.taggers.lexicon import LEXICON_FILE, load_lexicon
+
+
+def sentences(*texts: str) -> list[Sentence]:
+    return [Sentence(i, 0, len(t), t) for i, t in enumerate(texts)]
+
+
+@pytest.fixture(scope="module")
+def id_tagger(catalog) -> IdTagger:
+    return IdTagger(catalog)
+
+
+@pytest.fixture(scope="module")
+def name_tagger(catalog) -> NameTagger:
+    return NameTagger(catalog)
+
+
+@pytest.fixture(scope="module")
+def lexicon_tagger(catalog) -> LexiconTagger:
+    return LexiconTagger(catalog)
+
+
+def test_taggers_share_the_interface(id_tagger, name_tagger, lexicon_tagger) -> None:
+    for tagger in (id_tagger, name_tagger, lexicon_tagger):
+        assert isinstance(tagger, Tagger)
+
+
+# --------------------------------------------------------------------------------------------- id
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("They used PowerShell (T1059.001).", "T1059.001"),
+    ("Scheduled tasks (T1053 .005) kept it alive.", "T1053.005"),
+    ("Scheduled tasks (T1053. 005) kept it alive.", "T1053.005"),
+    ("Command interpreter T1059 was used.", "T1059"),
+    ("Old reports cite T1086 for PowerShell.", "T1059.001"),
+    ("DLL side-loading (T1574.002).", "T1574.001"),
+])
+def test_id_forms_and_revoked_remapping(id_tagger, text, expected) -> None:
+    mentions = id_tagger.tag(sentences(text))
+    assert [m.technique_id for m in mentions] == [expected]
+    assert mentions[0].method == "id"
+
+
+def test_unknown_ids_are_kept_without_a_technique(id_tagger) -> None:
+    mentions = id_tagger.tag(sentences("The table lists T1999 and T1059.999."))
+    assert [m.cited for m in mentions] == ["T1999", "T1059.999"]
+    assert all(m.technique_id is None for m in mentions)
+
+
+def test_ids_inside_other_tokens_are_not_matched(id_tagger) -> None:
+    assert id_tagger.tag(sentences("Part AT10590 and hash T10591234 and x1059.")) == []
+
+
+# ------------------------------------------------------------------------------------------- name
+
+def test_names_and_aliases(name_tagger) -> None:
+    found = {m.technique_id: m for m in name_tagger.tag(sentences(
+        "The actor created a Scheduled Task and abused Windows Management Instrumentation.",
+        "Payloads were loaded through DLL side-loading."))}
+    assert set(found) == {"T1053.005", "T1047", "T1574.001"}
+    assert found["T1574.001"].detail.startswith(("alias", "revoked-name"))
+
+
+def test_generic_names_are_ignored(name_tagger) -> None:
+    assert name_tagger.tag(sentences("The malware contacted a server and downloaded software at night.")) == []
+
+
+def test_weak_names_score_low_and_strong_names_high(name_tagger) -> None:
+    weak = name_tagger.tag(sentences("Phishing remains a concern for every organisation."))
+    strong = name_tagger.tag(sentences("The HTA was launched with mshta."))
+    assert weak[0].technique_id == "T1566" and weak[0].score < 0.5
+    assert strong[0].technique_id == "T1218.005" and strong[0].score >= 0.85
+
+
+def test_shared_names_resolve_through_preference(name_tagger) -> None:
+    mentions = name_tagger.tag(sentences("Initial access was a spearphishing attachment."))
+    assert [m.technique_id for m in mentions] == ["T1566.001"]
+
+
+def test_longest_match_wins(name_tagger) -> None:
+    mentions = name_tagger.tag(sentences("It abused Registry Run Keys / Startup Folder entries."))
+    assert [m.technique_id for m in mentions] == ["T1547.001"]
+
+
+# ---------------------------------------------------------------------------------------- lexicon
+
+ENTRIES = load_lexicon(__import__("breachminer.catalog", fromlist=["AttackCatalog"]).AttackCatalog.load())
+
+
+def test_lexicon_is_reviewed_and_large_enough() -> None:
+    assert len(ENTRIES) >= 80
+    assert {e.fidelity for e in ENTRIES} == {"high", "medium", "low"}
+    assert "The MITRE Corporation" in LEXICON_FILE.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.key)
+def test_lexicon_entry_positive_and_negative(entry, lexicon_tagger) -> None:
+    positive = [m for m in lexicon_tagger.tag(sentences(entry.positive)) if m.detail.startswith(entry.key + ":")]
+    negative = [m for m in lexicon_tagger.tag(sentences(entry.negative)) if m.detail.startswith(entry.key + ":")]
+    assert positive and positive[0].technique_id == entry.technique_id
+    assert not negative
+
+
+def test_lexicon_rejects_unknown_techniques(tmp_path, catalog) -> None:
+    bad = tmp_path / "lexicon.yaml"
+    bad.write_text(
+        "entries:\n- {key: x, pattern: 'x', technique: T1999, fidelity: high, note: n, positive: x, negative: y}\n")
+    with pytest.raises(ValueError, match="T1999"):
+        load_lexicon(catalog, bad)

@@ -1,0 +1,368 @@
+"""DuckDB connections, the ATT&CK tables, bulk loading of reports, failures and runs.
+
+SQL lives in ``warehouse/sql`` (schema, then views); this module only connects, applies it, loads
+rows in bulk through Arrow (never row-by-row ``executemany``) and runs the few queries the CLI
+needs. Connections are short: DuckDB lets one process hold the file read-write, so a writer opens,
+loads one report in one transaction and closes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from breachminer.catalog import AttackCatalog
+from breachminer.records import Mention, Sentence, Sighting
+
+SQL_DIR = Path(__file__).parent / "sql"
+
+
+class WarehouseLocked(RuntimeError):
+    """Another process holds the DuckDB file."""
+
+
+class WarehouseMissing(FileNotFoundError):
+    """A read was asked of a warehouse file that does not exist yet."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _sql_files() -> list[Path]:
+    return sorted(SQL_DIR.glob("*.sql"))
+
+
+@contextmanager
+def connect(db_path: Path | str, *, read_only: bool = False,
+            catalog: AttackCatalog | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse; a read-write connection applies the schema and syncs the catalog."""
+    db_path = Path(db_path)
+    if read_only and not db_path.exists():
+        raise WarehouseMissing(f"no warehouse at {db_path}: run `breachminer ingest` first (or pass --db)")
+    if not read_only:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(db_path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            holder = re.search(r"PID (\d+)", str(exc))
+            who = f" (process {holder.group(1)})" if holder else ""
+            raise WarehouseLocked(
+                f"{db_path} is in use by another process{who}; wait for it to finish and retry"
+            ) from exc
+        raise
+    try:
+        if not read_only:
+            for path in _sql_files():
+                con.execute(path.read_text(encoding="utf-8"))
+            if catalog is not None:
+                sync_catalog(con, catalog)
+        yield con
+    finally:
+        con.close()
+
+
+# ------------------------------------------------------------------------------- ATT&CK tables
+
+
+def _catalog_digest(catalog: AttackCatalog) -> str:
+    return hashlib.sha256(json.dumps(catalog.to_dict()["techniques"], sort_keys=True).encode()).hexdigest()
+
+
+def sync_catalog(con: duckdb.DuckDBPyConnection, catalog: AttackCatalog) -> bool:
+    """(Re)load the ATT&CK tables when the catalog differs from the loaded one. True if reloaded."""
+    digest = _catalog_digest(catalog)
+    row = con.execute("SELECT value FROM meta WHERE key = 'catalog_digest'").fetchone()
+    if row and row[0] == digest:
+        return False
+    techniques = sorted(catalog.techniques.values(), key=lambda t: t.id)
+    technique_table = pa.table({
+        "technique_id": [t.id for t in techniques],
+        "name": [t.name for t in techniques],
+        "parent_id": [t.parent_id for t in techniques],
+        "is_subtechnique": [t.parent is not None for t in techniques],
+        "tactics": [list(t.tactics) for t in techniques],
+        "platforms": [list(t.platforms) for t in techniques],
+        "data_components": [list(t.data_components) for t in techniques],
+        "log_sources": [list(t.log_sources) for t in techniques],
+        "deprecated": [t.deprecated for t in techniques],
+        "attack_version": [catalog.attack_version] * len(techniques),
+    })
+    tactic_table = pa.table({
+        "tactic_id": [t.id for t in catalog.tactics],
+        "shortname": [t.shortname for t in catalog.tactics],
+        "name": [t.name for t in catalog.tactics],
+        "kill_chain_order": [t.order for t in catalog.tactics],
+    })
+    pairs = [(t.id, tactic) for t in techniques for tactic in t.tactics]
+    pair_table = pa.table({"technique_id": [p[0] for p in pairs], "tactic": [p[1] for p in pairs]})
+    revoked = sorted(catalog.revoked.items())
+    revoked_table = pa.table({
+        "revoked_id": [k for k, _ in revoked],
+        "revoked_name": [v["name"] for _, v in revoked],
+        "replaced_by": [v["replaced_by"] for _, v in revoked],
+    })
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table, arrow in (("attack_techniques", technique_table), ("attack_tactics", tactic_table),
+                             ("attack_technique_tactics", pair_table), ("attack_revocations", revoked_table)):
+            con.execute(f"DELETE FROM {table}")
+            con.register("incoming", arrow)
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+            con.unregister("incoming")
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('catalog_digest', ?), ('attack_version', ?)",
+                    [digest, catalog.attack_version])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return True
+
+
+# ------------------------------------------------------------------------------------- reports
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """Where a document came from, as recorded in ``report_sources``."""
+
+    source: str
+    content_sha256: str
+    kind: str
+    n_bytes: int
+    manifest_title: str | None = None
+    manifest_publisher: str | None = None
+    manifest_published: date | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One report as it enters ``reports``."""
+
+    report_id: str
+    text_sha256: str
+    title: str | None
+    publisher: str | None
+    published: date | None
+    kind: str
+    n_chars: int
+    n_pages: int | None
+    minhash: list[int]
+    first_source: str
+    tagger_versions: dict[str, str]
+    notes: Sequence[str] = ()
+    published_year: int | None = None
+
+
+def known_content_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """SHA-256 of every document's bytes already loaded (any source)."""
+    return {row[0] for row in con.execute("SELECT DISTINCT content_sha256 FROM report_sources").fetchall()}
+
+
+def report_signatures(con: duckdb.DuckDBPyConnection) -> dict[str, list[int]]:
+    """report_id → MinHash signature, for near-duplicate detection."""
+    return {rid: list(sig) for rid, sig in con.execute("SELECT report_id, minhash FROM reports").fetchall()}
+
+
+def report_id_for_text(con: duckdb.DuckDBPyConnection, text_sha256: str) -> str | None:
+    row = con.execute("SELECT report_id FROM reports WHERE text_sha256 = ?", [text_sha256]).fetchone()
+    return row[0] if row else None
+
+
+def _source_table(source: SourceRow, report_id: str, status: str, similarity: float | None,
+                  run_id: str) -> pa.Table:
+    return pa.table({
+        "source": [source.source], "content_sha256": [source.content_sha256], "report_id": [report_id],
+        "kind": [source.kind], "n_bytes": pa.array([source.n_bytes], pa.int64()), "status": [status],
+        "twin_similarity": pa.array([similarity], pa.float64()), "fetched_at": [_now()],
+        "etag": pa.array([source.etag], pa.string()), "last_modified": pa.array([source.last_modified], pa.string()),
+        "manifest_title": pa.array([source.manifest_title], pa.string()),
+        "manifest_publisher": pa.array([source.manifest_publisher], pa.string()),
+        "manifest_published": pa.array([source.manifest_published], pa.date32()),
+        "run_id": [run_id],
+    })
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, arrow: pa.Table) -> None:
+    if arrow.num_rows == 0:
+        return
+    con.register("incoming", arrow)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+    finally:
+        con.unregister("incoming")
+
+
+def load_report(con: duckdb.DuckDBPyConnection, report: ReportRow, source: SourceRow,
+                sentences: Sequence[Sentence], mentions: Sequence[Mention],
+                sightings: Sequence[Sighting], run_id: str) -> None:
+    """Insert a new report with its source, sentences, mentions and sightings in one transaction."""
+    rid = report.report_id
+    year = report.published_year or (report.published.year if report.published else None)
+    report_table = pa.table({
+        "report_id": [rid], "text_sha256": [report.text_sha256],
+        "title": pa.array([report.title], pa.string()), "publisher": pa.array([report.publisher], pa.string()),
+        "published": pa.array([report.published], pa.date32()), "published_year": pa.array([year], pa.int32()),
+        "kind": [report.kind], "n_chars": pa.array([report.n_chars], pa.int32()),
+        "n_pages": pa.array([report.n_pages], pa.int32()),
+        "n_sentences": pa.array([len(sentences)], pa.int32()), "status": ["ok"],
+        "minhash": pa.array([report.minhash], pa.list_(pa.uint64())),
+        "first_source": [report.first_source], "tagger_versions": [json.dumps(report.tagger_versions)],
+        "notes": pa.array(["; ".join(report.notes) or None], pa.string()),
+        "ingested_at": [_now()], "run_id": [run_id],
+    })
+    sentence_table = pa.table({
+        "report_id": [rid] * len(sentences),
+        "sentence_index": pa.array([s.index for s in sentences], pa.int32()),
+        "start_char": pa.array([s.start for s in sentences], pa.int32()),
+        "end_char": pa.array([s.end for s in sentences], pa.int32()),
+        "text": [s.text for s in sentences],
+    })
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _insert(con, "reports", report_table)
+        _insert(con, "report_sources", _source_table(source, rid, "new", None, run_id))
+        _insert(con, "sentences", sentence_table)
+        _insert(con, "mentions", mentions_table(rid, mentions))
+        _insert(con, "sightings", sightings_table(rid, sightings))
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def mentions_table(report_id: str, mentions: Sequence[Mention], model_version: str | None = None) -> pa.Table:
+    return pa.table({
+        "report_id": [report_id] * len(mentions),
+        "sentence_index": pa.array([m.sentence_index for m in mentions], pa.int32()),
+        "technique_id": pa.array([m.technique_id for m in mentions], pa.string()),
+        "cited": [m.cited for m in mentions],
+        "method": [m.method for m in mentions],
+        "score": pa.array([m.score for m in mentions], pa.float64()),
+        "match_start": pa.array([m.start for m in mentions], pa.int32()),
+        "match_end": pa.array([m.end for m in mentions], pa.int32()),
+        "detail": [m.detail for m in mentions],
+        "tagger_version": [m.tagger_version for m in mentions],
+        "model_version": pa.array([model_version] * len(mentions), pa.string()),
+    })
+
+
+def sightings_table(report_id: str, sightings: Sequence[Sighting]) -> pa.Table:
+    return pa.table({
+        "report_id": [report_id] * len(sightings),
+        "technique_id": [s.technique_id for s in sightings],
+        "score": pa.array([s.score for s in sightings], pa.float64()),
+        "methods": pa.array([list(s.methods) for s in sightings], pa.list_(pa.string())),
+        "n_mentions": pa.array([s.n_mentions for s in sightings], pa.int32()),
+        "n_sentences": pa.array([s.n_sentences for s in sightings], pa.int32()),
+        "rule": [s.rule for s in sightings],
+    })
+
+
+def add_source(con: duckdb.DuckDBPyConnection, source: SourceRow, report_id: str, status: str,
+               similarity: float | None, run_id: str) -> None:
+    """Record another source of an existing report (same text, or a PDF/HTML twin)."""
+    _insert(con, "report_sources", _source_table(source, report_id, status, similarity, run_id))
+
+
+# ------------------------------------------------------------------------------ failures, runs
+
+
+def record_failure(con: duckdb.DuckDBPyConnection, source: str, stage: str, error_class: str,
+                   message: str, run_id: str) -> None:
+    """Upsert a failure: attempts grow by one per run that fails on the source again."""
+    now = _now()
+    con.execute(
+        """
+        INSERT INTO failures VALUES (?, ?, ?, ?, 1, ?, ?, NULL, ?)
+        ON CONFLICT (source) DO UPDATE SET
+            stage = excluded.stage, error_class = excluded.error_class, message = excluded.message,
+            attempts = CASE WHEN failures.resolved_at IS NULL THEN failures.attempts + 1 ELSE 1 END,
+            first_failed_at = CASE WHEN failures.resolved_at IS NULL THEN failures.first_failed_at
+                                   ELSE excluded.first_failed_at END,
+            last_failed_at = excluded.last_failed_at, resolved_at = NULL, run_id = excluded.run_id
+        """,
+        [source, stage, error_class, message[:2000], now, now, run_id],
+    )
+
+
+def resolve_failure(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    con.execute("UPDATE failures SET resolved_at = ? WHERE source = ? AND resolved_at IS NULL", [_now(), source])
+
+
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | None, inputs: list[str],
+              n_sources: int) -> None:
+    con.execute(
+        "INSERT INTO runs (run_id, flow_run_id, started_at, status, n_sources, inputs) VALUES (?, ?, ?, ?, ?, ?)",
+        [run_id, flow_run_id, _now(), "running", n_sources, json.dumps(inputs)],
+    )
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, counts: dict[str, int], status: str = "completed") -> None:
+    con.execute(
+        """UPDATE runs SET finished_at = ?, status = ?, n_new = ?, n_unchanged = ?, n_duplicate = ?,
+           n_failed = ?, n_sightings = ? WHERE run_id = ?""",
+        [_now(), status, counts.get("new", 0), counts.get("unchanged", 0), counts.get("duplicate", 0),
+         counts.get("failed", 0), counts.get("sightings", 0), run_id],
+    )
+
+
+# ------------------------------------------------------------------------------------- queries
+
+
+def top_techniques(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "parent",
+                   tactic: str | None = None) -> Any:
+    """Top-N techniques as a pandas DataFrame, overall or within one tactic (shortname or name)."""
+    if tactic:
+        shortname = tactic.strip().lower().replace(" ", "-")
+        known = {row[0] for row in con.execute("SELECT shortname FROM attack_tactics").fetchall()}
+        if shortname not in known:
+            raise ValueError(f"unknown tactic {tactic!r}; one of: {', '.join(sorted(known))}")
+        return con.execute(
+            """SELECT rank_in_tactic AS rank, technique_id, technique_name, n_reports, report_share AS share,
+                      share_in_tactic, cumulative_share
+               FROM tactic_technique_frequency WHERE level = ? AND tactic = ?
+               ORDER BY rank_in_tactic LIMIT ?""",
+            [level, shortname, n],
+        ).df()
+    return con.execute(
+        """SELECT rank, technique_id, technique_name, n_reports, share, array_to_string(tactics, ', ') AS tactics
+           FROM technique_frequency WHERE level = ? ORDER BY rank, technique_id LIMIT ?""",
+        [level, n],
+    ).df()
+
+
+def evidence(con: duckdb.DuckDBPyConnection, technique_id: str, limit: int = 50,
+             counted_only: bool = True) -> Any:
+    """Reports and sentences behind a technique's count (a parent ID includes its sub-techniques)."""
+    technique_id = technique_id.strip().upper()
+    where = "(technique_id = ? OR parent_id = ?)" + (" AND counted" if counted_only else "")
+    return con.execute(
+        f"""SELECT report_id, title, published, technique_id, method, round(score, 2) AS score, cited,
+                   sentence_index, sentence
+            FROM technique_evidence WHERE {where}
+            ORDER BY published NULLS LAST, report_id, sentence_index, method LIMIT ?""",
+        [technique_id, technique_id, limit],
+    ).df()
+
+
+def run_counts(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    row = con.execute(
+        "SELECT n_sources, n_new, n_unchanged, n_duplicate, n_failed, n_sightings, status FROM runs WHERE run_id = ?",
+        [run_id],
+    ).fetchone()
+    keys = ["sources", "new", "unchanged", "duplicate", "failed", "sightings", "status"]
+    return dict(zip(keys, row, strict=True)) if row else {}

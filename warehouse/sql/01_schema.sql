@@ -1,0 +1,137 @@
+-- breachminer warehouse: raw tables (DESIGN.md §5). Applied on every read-write connection;
+-- every statement is idempotent. Views live in 02_views.sql.
+
+CREATE TABLE IF NOT EXISTS meta (
+    key   VARCHAR PRIMARY KEY,
+    value VARCHAR
+);
+
+-- ATT&CK catalog, reloaded when the catalog's version or content changes -----------------
+CREATE TABLE IF NOT EXISTS attack_tactics (
+    tactic_id        VARCHAR,   -- TA0003
+    shortname        VARCHAR,   -- persistence
+    name             VARCHAR,   -- Persistence
+    kill_chain_order INTEGER    -- 1 = reconnaissance … 14 = impact
+);
+
+CREATE TABLE IF NOT EXISTS attack_techniques (
+    technique_id     VARCHAR,   -- T1059.001
+    name             VARCHAR,   -- PowerShell
+    parent_id        VARCHAR,   -- T1059 (own ID for parent techniques)
+    is_subtechnique  BOOLEAN,
+    tactics          VARCHAR[], -- shortnames in kill-chain order
+    platforms        VARCHAR[],
+    data_components  VARCHAR[], -- ATT&CK v18 detection data components
+    log_sources      VARCHAR[], -- e.g. WinEventLog:Security
+    deprecated       BOOLEAN,
+    attack_version   VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS attack_technique_tactics (
+    technique_id     VARCHAR,
+    tactic           VARCHAR    -- tactic shortname
+);
+
+CREATE TABLE IF NOT EXISTS attack_revocations (
+    revoked_id       VARCHAR,   -- T1086
+    revoked_name     VARCHAR,
+    replaced_by      VARCHAR    -- T1059.001 (as ATT&CK says; chains resolved when tagging)
+);
+
+-- Reports and where they came from --------------------------------------------------------
+CREATE TABLE IF NOT EXISTS reports (
+    report_id        VARCHAR PRIMARY KEY, -- first 16 hex digits of text_sha256
+    text_sha256      VARCHAR,   -- SHA-256 of the normalised text (lowercase words)
+    title            VARCHAR,
+    publisher        VARCHAR,
+    published        DATE,
+    published_year   INTEGER,
+    kind             VARCHAR,   -- pdf | html | text
+    n_chars          INTEGER,
+    n_pages          INTEGER,
+    n_sentences      INTEGER,
+    status           VARCHAR,   -- ok
+    minhash          UBIGINT[], -- near-duplicate signature (PDF/HTML twins)
+    first_source     VARCHAR,
+    tagger_versions  VARCHAR,   -- JSON {method: version}
+    notes            VARCHAR,
+    ingested_at      TIMESTAMP,
+    run_id           VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS report_sources (
+    source           VARCHAR,   -- path or URL as given
+    content_sha256   VARCHAR,   -- SHA-256 of the bytes
+    report_id        VARCHAR,
+    kind             VARCHAR,
+    n_bytes          BIGINT,
+    status           VARCHAR,   -- new | same-text | twin (near-duplicate of report_id)
+    twin_similarity  DOUBLE,
+    fetched_at       TIMESTAMP,
+    etag             VARCHAR,
+    last_modified    VARCHAR,
+    manifest_title   VARCHAR,
+    manifest_publisher VARCHAR,
+    manifest_published DATE,
+    run_id           VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS sentences (
+    report_id        VARCHAR,
+    sentence_index   INTEGER,
+    start_char       INTEGER,   -- offsets into the report's normalised text
+    end_char         INTEGER,
+    text             VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS mentions (
+    report_id        VARCHAR,
+    sentence_index   INTEGER,
+    technique_id     VARCHAR,   -- normalised current ID; NULL = unknown ID (evidence, never counted)
+    cited            VARCHAR,   -- text as the report wrote it
+    method           VARCHAR,   -- id | name | lexicon | classifier
+    score            DOUBLE,
+    match_start      INTEGER,   -- offsets of the match inside the sentence
+    match_end        INTEGER,
+    detail           VARCHAR,   -- rule: lexicon key:fidelity, name origin:strength, id status
+    tagger_version   VARCHAR,
+    model_version    VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS sightings (
+    report_id        VARCHAR,
+    technique_id     VARCHAR,   -- exact level; parent level is derived in views
+    score            DOUBLE,    -- combined evidence (noisy-OR), 0-1
+    methods          VARCHAR[],
+    n_mentions       INTEGER,
+    n_sentences      INTEGER,
+    rule             VARCHAR
+);
+
+-- Operations ------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS failures (
+    source           VARCHAR PRIMARY KEY,
+    stage            VARCHAR,   -- read | extract | sentences | tag | load
+    error_class      VARCHAR,
+    message          VARCHAR,
+    attempts         INTEGER,
+    first_failed_at  TIMESTAMP,
+    last_failed_at   TIMESTAMP,
+    resolved_at      TIMESTAMP, -- set when a later run succeeds
+    run_id           VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id           VARCHAR PRIMARY KEY,
+    flow_run_id      VARCHAR,
+    started_at       TIMESTAMP,
+    finished_at      TIMESTAMP,
+    status           VARCHAR,   -- running | completed | crashed
+    n_sources        INTEGER,
+    n_new            INTEGER,   -- new reports loaded
+    n_unchanged      INTEGER,   -- same bytes already in the warehouse
+    n_duplicate      INTEGER,   -- new bytes, but the same report (same text or PDF/HTML twin)
+    n_failed         INTEGER,
+    n_sightings      INTEGER,   -- sightings added
+    inputs           VARCHAR    -- JSON list of inputs
+);
