@@ -190,7 +190,7 @@ def _read_bundle(stix: str | Path) -> tuple[list[dict[str, Any]], str, str]:
     stix = str(stix)
     if stix.startswith(("http://", "https://")):
         request = urllib.request.Request(stix, headers={"User-Agent": "breachminer (ATT&CK catalog)"})
-        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 - scheme checked
+        with urllib.request.urlopen(request, timeout=120) as response:
             data = response.read()
         name = stix.rsplit("/", 1)[-1]
     else:

@@ -273,7 +273,7 @@ def normalise_text(raw: str, *, pdf_lines: bool = True) -> str:
             if not line:
                 continue
             starts_item = line[0] in _BULLETS or bool(re.match(r"^\d{1,2}[.)]\s", line))
-            if current and (starts_item or not pdf_lines and _ends_sentence(current[-1])):
+            if current and (starts_item or (not pdf_lines and _ends_sentence(current[-1]))):
                 paragraphs.append(" ".join(current))
                 current = []
             current.append(line)

@@ -24,7 +24,7 @@ from breachminer.progress import report_progress
 from breachminer.settings import get_settings
 from extractors import fingerprint
 from extractors.documents import ExtractionError
-from extractors.pipeline import DocumentAnalysis, default_analyzer, read_local
+from extractors.pipeline import DocumentAnalysis, default_analyzer
 from extractors.sources import SourceItem, collect_sources
 
 

@@ -13,6 +13,15 @@ SHARED_DATA = Path(os.environ.get("BREACHMINER_SHARED", REPO.parent / "shared"))
 REPORTS = SHARED_DATA / "reports"
 STIX = SHARED_DATA / "attack" / "enterprise-attack-18.1.json.gz"
 
+
+# A valid one-page PDF whose page draws nothing: what an image-only scan looks like to a text extractor.
+EMPTY_PAGE_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
 needs_shared = pytest.mark.skipif(
     not REPORTS.is_dir(),
     reason=f"needs the shared reference data at {SHARED_DATA} (../shared beside the checkout); absent here",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import REPORTS, SAMPLES, needs_shared
+from conftest import EMPTY_PAGE_PDF, REPORTS, SAMPLES, needs_shared
 
 from extractors import documents
 from extractors.documents import CorruptDocument, NoTextLayer, UnsupportedFormat
@@ -11,15 +11,6 @@ from extractors.documents import CorruptDocument, NoTextLayer, UnsupportedFormat
 SAMPLE_PDF = SAMPLES / "2024-espionage-supply-chain.pdf"
 SAMPLE_HTML = SAMPLES / "2025-ransomware-manufacturing.html"
 SAMPLE_TXT = SAMPLES / "2026-cloud-bec.txt"
-
-# A valid one-page PDF whose page draws nothing: what an image-only scan looks like to a text extractor.
-EMPTY_PAGE_PDF = (
-    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\n"
-    b"trailer<</Root 1 0 R>>\n%%EOF\n"
-)
-
 
 def test_sniff_uses_bytes_not_names() -> None:
     assert documents.sniff(SAMPLE_PDF.read_bytes(), "report.html") == "pdf"

@@ -35,6 +35,13 @@ class WarehouseMissing(FileNotFoundError):
     """A read was asked of a warehouse file that does not exist yet."""
 
 
+def first_row(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+    """The first row of a query, with the result fully consumed (DuckDB refuses new work on a
+    connection whose previous result is unfinished)."""
+    rows = con.execute(sql, list(params)).fetchall()
+    return rows[0] if rows else None
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -83,7 +90,7 @@ def _catalog_digest(catalog: AttackCatalog) -> str:
 def sync_catalog(con: duckdb.DuckDBPyConnection, catalog: AttackCatalog) -> bool:
     """(Re)load the ATT&CK tables when the catalog differs from the loaded one. True if reloaded."""
     digest = _catalog_digest(catalog)
-    row = con.execute("SELECT value FROM meta WHERE key = 'catalog_digest'").fetchone()
+    row = first_row(con, "SELECT value FROM meta WHERE key = 'catalog_digest'")
     if row and row[0] == digest:
         return False
     techniques = sorted(catalog.techniques.values(), key=lambda t: t.id)
@@ -178,7 +185,7 @@ def report_signatures(con: duckdb.DuckDBPyConnection) -> dict[str, list[int]]:
 
 
 def report_id_for_text(con: duckdb.DuckDBPyConnection, text_sha256: str) -> str | None:
-    row = con.execute("SELECT report_id FROM reports WHERE text_sha256 = ?", [text_sha256]).fetchone()
+    row = first_row(con, "SELECT report_id FROM reports WHERE text_sha256 = ?", [text_sha256])
     return row[0] if row else None
 
 
@@ -360,9 +367,10 @@ def evidence(con: duckdb.DuckDBPyConnection, technique_id: str, limit: int = 50,
 
 
 def run_counts(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
-    row = con.execute(
+    row = first_row(
+        con,
         "SELECT n_sources, n_new, n_unchanged, n_duplicate, n_failed, n_sightings, status FROM runs WHERE run_id = ?",
         [run_id],
-    ).fetchone()
+    )
     keys = ["sources", "new", "unchanged", "duplicate", "failed", "sightings", "status"]
     return dict(zip(keys, row, strict=True)) if row else {}

@@ -12,8 +12,8 @@ from rich.table import Table
 
 from breachminer.settings import get_settings
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
     Path | None,

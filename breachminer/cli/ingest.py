@@ -28,10 +28,10 @@ def ingest(
     Example: breachminer ingest ../shared/data/reports --db /tmp/bm.duckdb
     """
     quiet_prefect()
-    from extractors.sources import SourceError, collect_sources
-    from flows.ingest import run_ingest
     import warehouse.db as wh
     from breachminer.progress import progress_reporter
+    from extractors.sources import SourceError, collect_sources
+    from flows.ingest import run_ingest
 
     if not inputs:
         if not DEFAULT_CORPUS.exists():
@@ -58,14 +58,14 @@ def ingest(
         f"[bold]run {result['run_id']}[/bold]: {result['sources']} sources → "
         f"[green]{result['new']} new[/green], {result['unchanged']} unchanged, "
         f"{result['duplicate']} duplicate, [red]{result['failed']} failed[/red] "
-        f"({result['sightings']} sightings added) → {target}"
+        f"({result['sightings']} sightings added) → {target}",
     )
     with wh.connect(target, read_only=True) as con:
         failed = con.execute(
             "SELECT source, stage, error_class, message FROM failures WHERE run_id = ? AND resolved_at IS NULL",
             [result["run_id"]]).df()
         frame = wh.top_techniques(con, top_n)
-        total = con.execute("SELECT count(*) FROM counted_reports").fetchone()[0]
+        total = wh.first_row(con, "SELECT count(*) FROM counted_reports")[0]
     if not failed.empty:
         failed["source"] = failed["source"].map(lambda s: Path(s).name if "://" not in s else s)
         print_frame(failed, "Failed this run (retried on the next run)")
@@ -105,8 +105,11 @@ def tag(
         sentences = {s.index: s.text for s in analysis.sentences}
         techniques = []
         for sighting in analysis.sightings:
-            evidence_ids = sorted({m.sentence_index for m in analysis.mentions
-                                   if m.technique_id == sighting.technique_id})
+            best: dict[int, float] = {}
+            for m in analysis.mentions:
+                if m.technique_id == sighting.technique_id:
+                    best[m.sentence_index] = max(best.get(m.sentence_index, 0.0), m.score)
+            evidence_ids = sorted(best, key=lambda i: (-best[i], i))  # strongest evidence first
             techniques.append({
                 "id": sighting.technique_id,
                 "name": catalog.techniques[sighting.technique_id].name,

@@ -28,7 +28,7 @@ def top(
     try:
         with wh.connect(db_path(db), read_only=True) as con:
             frame = wh.top_techniques(con, n, level, tactic)
-            total = con.execute("SELECT count(*) FROM counted_reports").fetchone()[0]
+            total = wh.first_row(con, "SELECT count(*) FROM counted_reports")[0]
     except (wh.WarehouseMissing, wh.WarehouseLocked, ValueError) as exc:
         fail(str(exc))
     title = f"Top {len(frame)} techniques ({level} level{', ' + tactic if tactic else ''}) over {total} reports"

@@ -1,0 +1,119 @@
+"""The command line as a user runs it: ingest, top (+CSV), sql, evidence, tag --json, attack update.
+
+The end-to-end test over ../shared/data/reports checks report count, PDF/HTML dedupe, the
+image-only failure, an idempotent re-run, and that `top` and its CSV agree with SQL.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from conftest import EMPTY_PAGE_PDF, REPORTS, SAMPLES, STIX, needs_shared
+from typer.testing import CliRunner
+
+import warehouse.db as wh
+from breachminer.cli import app
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    return result
+
+
+def test_tag_json_one_line_per_document(tmp_path) -> None:
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(EMPTY_PAGE_PDF)
+    docs = [SAMPLES / "2024-espionage-supply-chain.pdf", SAMPLES / "2025-ransomware-manufacturing.html",
+            SAMPLES / "2026-cloud-bec.txt", scan]
+    result = invoke("tag", *map(str, docs), "--json")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["source"] for line in lines] == list(map(str, docs))
+    assert result.exit_code == 1  # one document failed
+    assert lines[3]["error"]["class"] == "NoTextLayer"
+    pdf = {t["id"]: t for t in lines[0]["techniques"]}
+    assert {"T1195.002", "T1574.001", "T1053.005"} <= set(pdf)  # incl. revoked T1574.002 and "T1053 .005"
+    item = pdf["T1195.002"]
+    assert item["name"] == "Compromise Software Supply Chain"
+    assert 0 < item["score"] <= 1 and "id" in item["methods"]
+    assert "T1195.002" in item["evidence"][0]  # the strongest evidence (the explicit ID) comes first
+    html_ids = {t["id"] for t in lines[1]["techniques"]}
+    assert {"T1059.001", "T1490", "T1486"} <= html_ids
+    assert "T1003.006" not in html_ids  # DCSync only appears in the page's sidebar
+
+
+def test_ingest_top_sql_evidence_on_the_sample_corpus(tmp_path, db_file) -> None:
+    result = invoke("ingest", "--db", str(db_file), "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert "4 new" in result.output and "Top 10 techniques over 4 reports" in result.output
+    csv_path = tmp_path / "top.csv"
+    result = invoke("top", "-n", "5", "--tactic", "persistence", "--csv", str(csv_path), "--db", str(db_file))
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(csv_path.open()))
+    with wh.connect(db_file, read_only=True) as con:
+        expected = con.execute("""SELECT technique_id, n_reports FROM tactic_technique_frequency
+                                  WHERE level = 'parent' AND tactic = 'persistence'
+                                  ORDER BY rank_in_tactic LIMIT 5""").fetchall()
+    assert [(r["technique_id"], int(r["n_reports"])) for r in rows] == expected
+    result = invoke("sql", "select level, count(*) as n from technique_frequency group by level order by level",
+                    "--db", str(db_file))
+    assert result.exit_code == 0 and "exact" in result.output and "parent" in result.output
+    result = invoke("sql", "select * from no_such_table", "--db", str(db_file))
+    assert result.exit_code == 1 and "SQL error" in result.output
+    result = invoke("evidence", "T1059", "--db", str(db_file))
+    assert result.exit_code == 0 and "Evidence for T1059" in result.output
+
+
+def test_db_from_environment_and_clear_error_without_warehouse(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BREACHMINER_DB", str(tmp_path / "env.duckdb"))
+    result = invoke("top")
+    assert result.exit_code == 1 and "breachminer ingest" in result.output
+    result = invoke("top", "--tactic", "nonsense", "--db", str(tmp_path / "env.duckdb"))
+    assert result.exit_code == 1
+
+
+@needs_shared
+def test_attack_update_from_the_stix_bundle(tmp_path) -> None:
+    out = tmp_path / "catalog.json"
+    result = invoke("attack", "update", "--stix", str(STIX), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "691 active techniques (216 techniques + 475 sub-techniques), 14 tactics" in result.output
+    assert out.exists()
+
+
+@needs_shared
+def test_end_to_end_over_the_shared_reports(tmp_path) -> None:
+    db_file = tmp_path / "shared.duckdb"
+    files = sorted(p for p in REPORTS.iterdir() if p.suffix in (".pdf", ".html"))
+    result = invoke("ingest", str(REPORTS), "--db", str(db_file))
+    assert result.exit_code == 0, result.output
+    with wh.connect(db_file, read_only=True) as con:
+        n_reports = con.execute("SELECT count(*) FROM reports").fetchone()[0]
+        sources = con.execute("SELECT count(*) FROM report_sources").fetchone()[0]
+        cisa = con.execute("""SELECT count(DISTINCT report_id), list(status ORDER BY status) FROM report_sources
+                              WHERE source LIKE '%CISA_AA20-302A%'""").fetchone()
+        failures = con.execute("SELECT source, error_class FROM failures").fetchall()
+        top = con.execute("""SELECT technique_id, n_reports FROM technique_frequency WHERE level = 'parent'
+                             ORDER BY n_reports DESC, technique_id LIMIT 20""").fetchall()
+    assert len(files) == 29
+    assert (n_reports, sources) == (27, 28)  # the CISA PDF and HTML are one report; one image-only PDF
+    assert cisa == (1, ["new", "twin"])
+    assert [(s.rsplit("/", 1)[-1], c) for s, c in failures] == [
+        ("2021_GroupIB_Big_Airline_Heist_APT41.pdf", "NoTextLayer")]
+
+    again = invoke("ingest", str(REPORTS), "--db", str(db_file))
+    assert "0 new, 28 unchanged" in again.output and "1 failed" in again.output
+    with wh.connect(db_file, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == 27
+        assert con.execute("SELECT attempts FROM failures").fetchone()[0] == 2
+
+    csv_path = tmp_path / "top.csv"
+    result = invoke("top", "-n", "20", "--csv", str(csv_path), "--db", str(db_file))
+    rows = [(r["technique_id"], int(r["n_reports"])) for r in csv.DictReader(csv_path.open())]
+    assert sorted(rows, key=lambda r: (-r[1], r[0])) == top
+    for technique_id, n in top[:5]:
+        assert technique_id in result.output and str(n) in result.output

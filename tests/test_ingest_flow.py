@@ -1,0 +1,81 @@
+"""The ingest flow on a real Prefect API: loading, failures, dedupe, idempotent re-runs."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import EMPTY_PAGE_PDF, SAMPLES
+
+import warehouse.db as wh
+from flows.ingest import run_ingest
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def table_counts(db_file):
+    with wh.connect(db_file, read_only=True) as con:
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("reports", "report_sources", "sentences", "mentions", "sightings")}
+
+
+def test_sample_corpus_ingests_and_reruns_change_nothing(db_file) -> None:
+    manifest = str(SAMPLES.parent / "sources.csv")
+    first = run_ingest([manifest], str(db_file), workers=2)
+    assert (first["sources"], first["new"], first["failed"]) == (4, 4, 0)
+    assert first["sightings"] > 40
+    before = table_counts(db_file)
+    second = run_ingest([manifest], str(db_file), workers=1)
+    assert (second["new"], second["unchanged"], second["failed"]) == (0, 4, 0)
+    assert table_counts(db_file) == before
+    with wh.connect(db_file, read_only=True) as con:
+        publishers = {r[0] for r in con.execute("SELECT publisher FROM reports").fetchall()}
+        runs = con.execute("SELECT status, n_new, n_unchanged, flow_run_id FROM runs ORDER BY started_at").fetchall()
+        pdf_year = con.execute("SELECT published_year, n_pages FROM reports WHERE kind = 'pdf'").fetchone()
+    assert "Halyard Threat Labs" in publishers  # from the manifest
+    assert [r[:3] for r in runs] == [("completed", 4, 0), ("completed", 0, 4)]
+    assert all(r[3] for r in runs)  # every run is a Prefect flow run
+    assert pdf_year == (2024, 6)
+
+
+def test_bad_documents_are_recorded_and_retried(tmp_path, db_file) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "2026-cloud-bec.txt", folder / "good.txt")
+    (folder / "scan.pdf").write_bytes(EMPTY_PAGE_PDF)
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.7\n\x00\x01 not really a pdf")
+    (folder / "tiny.txt").write_text("too short")
+    result = run_ingest([str(folder)], str(db_file), workers=1)
+    assert (result["new"], result["failed"]) == (1, 3)
+    with wh.connect(db_file, read_only=True) as con:
+        failures = {r[0].rsplit("/", 1)[-1]: r[1:] for r in con.execute(
+            "SELECT source, stage, error_class, attempts FROM failures").fetchall()}
+        reports = con.execute("SELECT count(*) FROM reports").fetchone()[0]
+    assert failures == {
+        "scan.pdf": ("extract", "NoTextLayer", 1),
+        "broken.pdf": ("extract", "CorruptDocument", 1),
+        "tiny.txt": ("extract", "ExtractionError", 1),
+    }
+    assert reports == 1  # the image-only PDF is not a report with zero techniques
+
+    # next run: the failures are tried again; fixing one resolves it
+    shutil.copy(SAMPLES / "2023-linux-cryptojacking.txt", folder / "tiny.txt")
+    again = run_ingest([str(folder)], str(db_file), workers=1)
+    assert (again["new"], again["unchanged"], again["failed"]) == (1, 1, 2)
+    with wh.connect(db_file, read_only=True) as con:
+        state = {r[0].rsplit("/", 1)[-1]: r[1:] for r in con.execute(
+            "SELECT source, attempts, resolved_at IS NOT NULL FROM failures").fetchall()}
+    assert state == {"scan.pdf": (2, False), "broken.pdf": (2, False), "tiny.txt": (1, True)}
+
+
+def test_same_text_under_another_name_is_one_report(tmp_path, db_file) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    text = (SAMPLES / "2026-cloud-bec.txt").read_text()
+    (folder / "a.txt").write_text(text)
+    (folder / "b.txt").write_text(text.replace("\n", "\r\n"))  # same text, different bytes
+    result = run_ingest([str(folder)], str(db_file), workers=1)
+    assert (result["new"], result["duplicate"]) == (1, 1)
+    with wh.connect(db_file, read_only=True) as con:
+        statuses = sorted(r[0] for r in con.execute("SELECT status FROM report_sources").fetchall())
+    assert statuses == ["new", "same-text"]

@@ -1,0 +1,120 @@
+"""The DuckDB warehouse: schema, bulk loads, views' numbers, failures, locking."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import date
+
+import pytest
+
+import warehouse.db as wh
+from breachminer.records import Mention, Sentence, Sighting
+
+
+def load(con, rid, techniques, published=date(2020, 1, 1), title=None):
+    sentences = [Sentence(i, i * 10, i * 10 + 9, f"sentence {i}") for i in range(len(techniques))]
+    mentions = [Mention(i, t, "id", 0.97, t, 0, 5, "active", "id-1") for i, t in enumerate(techniques)]
+    sightings = [Sighting(t, 0.97, ("id",), 1, 1, "test") for t in dict.fromkeys(techniques)]
+    report = wh.ReportRow(rid, rid * 4, title or rid, "Pub", published, "text", 100, None, [1, 2, 3],
+                          f"/src/{rid}", {"id": "id-1"})
+    source = wh.SourceRow(f"/src/{rid}", f"bytes-{rid}", "text", 100)
+    wh.load_report(con, report, source, sentences, mentions, sightings, "run1")
+
+
+@pytest.fixture()
+def con(db_file, catalog):
+    with wh.connect(db_file, catalog=catalog) as connection:
+        yield connection
+
+
+def test_catalog_tables_load_once(con, catalog) -> None:
+    assert con.execute("SELECT count(*) FROM attack_techniques WHERE NOT deprecated").fetchone()[0] == 691
+    assert con.execute("SELECT count(*) FROM attack_tactics").fetchone()[0] == 14
+    assert wh.sync_catalog(con, catalog) is False  # unchanged: not reloaded
+
+
+def test_frequency_parent_rollup_and_share(con) -> None:
+    load(con, "r1", ["T1059.001", "T1059.003", "T1053.005"])
+    load(con, "r2", ["T1059.001"])
+    load(con, "r3", ["T1486"])
+    rows = dict(con.execute(
+        "SELECT technique_id, n_reports FROM technique_frequency WHERE level = 'parent'").fetchall())
+    assert rows == {"T1059": 2, "T1053": 1, "T1486": 1}
+    exact = dict(con.execute(
+        "SELECT technique_id, share FROM technique_frequency WHERE level = 'exact'").fetchall())
+    assert exact["T1059.001"] == round(2 / 3, 4)
+    top = wh.top_techniques(con, 1)
+    assert list(top["technique_id"]) == ["T1059"] and list(top["n_reports"]) == [2]
+
+
+def test_tactic_tables(con) -> None:
+    load(con, "r1", ["T1053.005", "T1547.001"])
+    load(con, "r2", ["T1053.005"])
+    persistence = con.execute(
+        """SELECT technique_id, rank_in_tactic, share_in_tactic, cumulative_share
+           FROM tactic_technique_frequency WHERE level = 'parent' AND tactic = 'persistence'
+           ORDER BY rank_in_tactic""").fetchall()
+    assert persistence == [("T1053", 1, round(2 / 3, 4), round(2 / 3, 4)), ("T1547", 2, round(1 / 3, 4), 1.0)]
+    coverage = con.execute(
+        """SELECT techniques_defined, techniques_seen, sightings, techniques_for_50pct, techniques_for_90pct
+           FROM tactic_coverage WHERE level = 'parent' AND tactic = 'persistence'""").fetchone()
+    defined = con.execute(
+        """SELECT count(*) FROM attack_techniques t JOIN attack_technique_tactics USING (technique_id)
+           WHERE tactic = 'persistence' AND NOT is_subtechnique AND NOT deprecated""").fetchone()[0]
+    assert coverage == (defined, 2, 3, 1, 2)
+    # T1053 also belongs to execution and privilege-escalation
+    tactics = {r[0] for r in con.execute(
+        "SELECT tactic FROM tactic_technique_frequency WHERE technique_id = 'T1053'").fetchall()}
+    assert tactics == {"execution", "persistence", "privilege-escalation"}
+
+
+def test_by_year_and_evidence(con) -> None:
+    load(con, "r1", ["T1486"], published=date(2020, 5, 1))
+    load(con, "r2", ["T1486"], published=date(2021, 5, 1))
+    load(con, "r3", ["T1490"], published=date(2021, 6, 1))
+    rows = con.execute("""SELECT year, share, share_change FROM technique_frequency_by_year
+                          WHERE level = 'exact' AND technique_id = 'T1486' ORDER BY year""").fetchall()
+    assert rows == [(2020, 1.0, None), (2021, 0.5, -0.5)]
+    frame = wh.evidence(con, "T1486")
+    assert set(frame["report_id"]) == {"r1", "r2"} and set(frame["sentence"]) == {"sentence 0"}
+
+
+def test_failed_load_leaves_nothing_behind(con) -> None:
+    load(con, "r1", ["T1486"])
+    with pytest.raises(Exception):  # noqa: B017 - duplicate primary key, whatever DuckDB calls it
+        load(con, "r1", ["T1490"])
+    assert con.execute("SELECT count(*) FROM sightings").fetchone()[0] == 1
+    assert con.execute("SELECT count(*) FROM report_sources").fetchone()[0] == 1
+
+
+def test_failures_count_attempts_and_resolve(con) -> None:
+    wh.record_failure(con, "/x.pdf", "extract", "NoTextLayer", "no text layer", "run1")
+    wh.record_failure(con, "/x.pdf", "extract", "NoTextLayer", "no text layer", "run2")
+    assert con.execute("SELECT attempts, run_id FROM failures").fetchone() == (2, "run2")
+    wh.resolve_failure(con, "/x.pdf")
+    assert con.execute("SELECT resolved_at IS NOT NULL FROM failures").fetchone()[0]
+
+
+def test_read_only_on_missing_file_is_clear(tmp_path) -> None:
+    with pytest.raises(wh.WarehouseMissing, match="breachminer ingest"), \
+            wh.connect(tmp_path / "absent.duckdb", read_only=True):
+        pass
+
+
+def test_a_second_process_gets_a_clear_lock_error(db_file, catalog) -> None:
+    with wh.connect(db_file, catalog=catalog):
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb, sys, time
+        con = duckdb.connect({str(db_file)!r})
+        print("held", flush=True)
+        sys.stdin.read()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(wh.WarehouseLocked, match="in use by another process"), wh.connect(db_file):
+            pass
+    finally:
+        holder.communicate("")
