@@ -151,15 +151,46 @@ def extract_pdf(data: bytes, *, max_pages: int = 500) -> DocumentText:
             f"no text layer: {n_pages} page(s) gave {len(text)} characters of text "
             "(image-only PDF; OCR is not supported)"
         )
+    metadata_title = _pdf_string(info.get("Title")) if info else None
     return DocumentText(
         kind="pdf",
         text=text,
-        title=_pdf_string(info.get("Title")) if info else None,
-        published=_pdf_date(info.get("CreationDate")) if info else None,
+        title=metadata_title if _plausible_title(metadata_title) else _first_heading(text),
+        published=(_pdf_date(info.get("CreationDate")) or _pdf_date(info.get("ModDate"))) if info else None,
         publisher=None,
         n_pages=n_pages,
         notes=tuple(notes),
     )
+
+
+_BAD_TITLE = re.compile(
+    r"^(?:microsoft (?:word|powerpoint)|untitled|document\d*$|slide \d|\S+\.(?:pdf|docx?|indd|pptx?)$)"
+    r"|\.(?:pdf|docx?|indd)$",
+    re.IGNORECASE,
+)
+
+
+_DATE_LINE = re.compile(
+    r"^(?:updated\s+)?(?:\d{1,2}\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?:\d{1,2},?\s+)?\d{4}$",
+    re.IGNORECASE,
+)
+
+
+def _plausible_title(title: str | None) -> bool:
+    """PDF Info titles are often a word processor's file name ("Microsoft Word - draft.docx")."""
+    return bool(title) and len(title) >= 4 and " " in title.strip() and not _BAD_TITLE.search(title.strip())
+
+
+def _first_heading(text: str) -> str | None:
+    """The first short line of the first page that reads like a title (letters, 3-20 words)."""
+    for paragraph in text.split("\n\n")[:15]:
+        words = paragraph.split()
+        letters = sum(ch.isalpha() for ch in paragraph)
+        if 2 <= len(words) <= 20 and letters >= 0.6 * len(paragraph) and not paragraph.lower().startswith(
+            ("tlp", "page ", "copyright", "©")
+        ) and not _DATE_LINE.match(paragraph):
+            return paragraph[:200]
+    return None
 
 
 def _drop_page_furniture(pages: list[str]) -> str:

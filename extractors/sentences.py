@@ -35,7 +35,7 @@ def split_sentences(text: str) -> list[Sentence]:
             start, end = offset + span.start_char, offset + span.end_char
             for piece_start, piece_end in _cut(text, start, end):
                 piece = text[piece_start:piece_end]
-                if piece.strip():
+                if any(ch.isalnum() for ch in piece):  # bullets and rules alone are not sentences
                     sentences.append(Sentence(len(sentences), piece_start, piece_end, piece))
     return sentences
 

@@ -62,6 +62,8 @@ def test_ingest_top_sql_evidence_on_the_sample_corpus(tmp_path, db_file) -> None
     result = invoke("sql", "select level, count(*) as n from technique_frequency group by level order by level",
                     "--db", str(db_file))
     assert result.exit_code == 0 and "exact" in result.output and "parent" in result.output
+    result = invoke("sql", "select null::int as missing, [1, 2] as listed, 0.25 as ratio", "--db", str(db_file))
+    assert result.exit_code == 0 and "1, 2" in result.output and "0.25" in result.output
     result = invoke("sql", "select * from no_such_table", "--db", str(db_file))
     assert result.exit_code == 1 and "SQL error" in result.output
     result = invoke("evidence", "T1059", "--db", str(db_file))

@@ -88,3 +88,19 @@ def test_real_cisa_html_keeps_the_technique_table() -> None:
     doc = documents.extract((REPORTS / "2020_CISA_AA20-302A.html").read_bytes())
     assert doc.published and doc.published.year == 2020
     assert "T1566" in doc.text or "T1059" in doc.text
+
+
+@pytest.mark.parametrize(("title", "plausible"), [
+    ("Microsoft Word - Aurora_report_LONG_DRAFT.docx", False),
+    ("2011_wp_dissecting_lurid_apt.pdf", False),
+    ("INCIBE-CERT_NOBELIUM_ANALYSIS_STUDY_2022", False),
+    ("Untitled document", False),
+    ("Secrets of the Comfoo Masters", True),
+])
+def test_pdf_metadata_titles_that_are_file_names_are_rejected(title, plausible) -> None:
+    assert documents._plausible_title(title) is plausible
+
+
+def test_first_heading_skips_banners_and_dates() -> None:
+    text = "TLP:WHITE\n\nSeptember 2022\n\nOperation Glasswick Technical Analysis\n\nBody text follows here."
+    assert documents._first_heading(text) == "Operation Glasswick Technical Analysis"

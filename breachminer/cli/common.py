@@ -43,13 +43,18 @@ def print_frame(frame: Any, title: str | None = None) -> None:
 
 
 def _is_missing(value: Any) -> bool:
-    try:
-        return value is None or value != value  # NaN
-    except (TypeError, ValueError):
+    import pandas as pd
+
+    if isinstance(value, (list, tuple, dict)) or hasattr(value, "__len__") and not isinstance(value, str):
         return False
+    return bool(pd.isna(value))
 
 
 def _fmt(value: Any) -> str:
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays from list columns
+        value = value.tolist()
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
     if isinstance(value, float):
         return f"{value:.3f}".rstrip("0").rstrip(".") if value < 1 else f"{value:g}"
     return str(value)
