@@ -45,7 +45,7 @@ def print_frame(frame: Any, title: str | None = None) -> None:
 def _is_missing(value: Any) -> bool:
     import pandas as pd
 
-    if isinstance(value, (list, tuple, dict)) or hasattr(value, "__len__") and not isinstance(value, str):
+    if isinstance(value, (list, tuple, dict)) or (hasattr(value, "__len__") and not isinstance(value, str)):
         return False
     return bool(pd.isna(value))
 
