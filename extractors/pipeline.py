@@ -13,6 +13,7 @@ from pathlib import Path
 
 from breachminer.catalog import AttackCatalog
 from breachminer.records import DocumentText, Mention, Sentence, Sighting
+from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD
 from extractors import documents, fingerprint
 from extractors.documents import ExtractionError
 from extractors.sentences import split_sentences
@@ -39,7 +40,7 @@ class DocumentAnalyzer:
     """Extracts and tags documents with a fixed set of taggers."""
 
     def __init__(self, catalog: AttackCatalog, taggers: list[Tagger] | None = None,
-                 sighting_threshold: float = 0.8, max_pages: int = 500) -> None:
+                 sighting_threshold: float = DEFAULT_SIGHTING_THRESHOLD, max_pages: int = 500) -> None:
         self.catalog = catalog
         self.taggers: list[Tagger] = taggers or [IdTagger(catalog), NameTagger(catalog), LexiconTagger(catalog)]
         self.sighting_threshold = sighting_threshold

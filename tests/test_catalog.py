@@ -62,3 +62,31 @@ def test_rebuilding_from_the_stix_bundle_matches_the_committed_catalog(catalog: 
     assert len(built.tactics) == 14
     assert built.techniques == catalog.techniques
     assert built.revoked == catalog.revoked
+
+
+@needs_shared
+def test_catalog_builds_from_a_url(tmp_path) -> None:
+    """`attack update --stix URL`: served here by a real HTTP server on loopback."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(STIX.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        built = build_catalog(f"http://127.0.0.1:{server.server_port}/{STIX.name}")
+    finally:
+        server.shutdown()
+    assert built.attack_version == "18.1" and len(built.active) == 691
+    assert built.source["bundle"] == STIX.name
+
+
+def test_a_file_that_is_not_a_stix_bundle_is_refused(tmp_path) -> None:
+    import pytest
+
+    bogus = tmp_path / "enterprise-attack-1.0.json"
+    bogus.write_text('{"type": "not-a-bundle"}')
+    with pytest.raises(ValueError, match="not a STIX bundle"):
+        build_catalog(bogus)
