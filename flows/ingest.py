@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,16 +137,8 @@ def ingest_flow(inputs: list[str], db_path: str | None = None) -> dict[str, Any]
     done = len(items) - len(pending)
     report_progress("analyse", done, len(items))
 
-    futures = [
-        analyse_document.submit(item, str(settings.catalog_path), settings.sighting_threshold,
-                                settings.max_pages, settings.max_bytes)
-        for item in pending
-    ]
-    for item, future in zip(pending, futures, strict=True):
-        try:
-            outcome = future.result()
-        except Exception as exc:  # the task itself crashed (a worker process died)
-            outcome = AnalysisFailure("analyse", type(exc).__name__, str(exc))
+    parameters = (str(settings.catalog_path), settings.sighting_threshold, settings.max_pages, settings.max_bytes)
+    for item, outcome in _analysed(pending, parameters):
         if isinstance(outcome, AnalysisFailure):
             _fail(db_path, item.location, outcome, run_id, counts)
         else:
@@ -163,6 +156,18 @@ def ingest_flow(inputs: list[str], db_path: str | None = None) -> dict[str, Any]
         wh.finish_run(con, run_id, counts)
     logger.info("ingest %s: %s", run_id, counts)
     return {"run_id": run_id, **counts}
+
+
+def _analysed(pending: list[SourceItem], parameters: tuple) -> Iterator[tuple[SourceItem, object]]:
+    """Analysis outcomes in input order: on the flow's task runner, or in-process for a single
+    document (a retried failure should not pay for starting a process pool)."""
+    futures = [analyse_document.submit(item, *parameters) for item in pending] if len(pending) > 1 else []
+    for index, item in enumerate(pending):
+        try:
+            outcome = futures[index].result() if futures else analyse_document(item, *parameters)
+        except Exception as exc:  # the task itself crashed (a worker process died)
+            outcome = AnalysisFailure("analyse", type(exc).__name__, str(exc))
+        yield item, outcome
 
 
 def _fail(db_path: str, source: str, failure: AnalysisFailure, run_id: str, counts: dict[str, int]) -> None:
