@@ -2,7 +2,8 @@
 
 A manifest CSV has the header ``url,title,publisher,published`` (extra columns ignored); ``url``
 may be a path, relative to the manifest's folder; ``published`` is an ISO date or a year. The
-APTnotes index (``Filename,Title,Source,Link,SHA-1,Date,Year``) is read as a manifest too.
+APTnotes index (``Filename,Title,Source,Link,SHA-1,Date,Year``) and folder indexes with
+``filename,title,vendor,date,year`` columns are read as manifests too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+# Manifest columns by role, first match wins: ours, then APTnotes' and simple folder indexes'.
+COLUMN_NAMES = {
+    "url": ("url", "link", "path", "file", "filename"),
+    "title": ("title",),
+    "publisher": ("publisher", "source", "vendor"),
+    "published": ("published", "date"),
+}
 DOCUMENT_SUFFIXES = {".pdf", ".html", ".htm", ".xhtml", ".txt", ".md", ".text"}
 
 
@@ -57,13 +65,8 @@ def read_manifest(path: Path) -> list[SourceItem]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         fields = {f.strip().lower(): f for f in reader.fieldnames or []}
-        if "url" in fields:
-            columns = {"url": fields["url"], "title": fields.get("title"), "publisher": fields.get("publisher"),
-                       "published": fields.get("published")}
-        elif "link" in fields and "filename" in fields:
-            columns = {"url": fields["link"], "title": fields.get("title"), "publisher": fields.get("source"),
-                       "published": fields.get("date")}
-        else:
+        columns = {role: next((fields[n] for n in names if n in fields), None) for role, names in COLUMN_NAMES.items()}
+        if columns["url"] is None:
             raise SourceError(f"{path}: a manifest needs a 'url' column (header url,title,publisher,published)")
         items = []
         for row in reader:

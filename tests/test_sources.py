@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from conftest import REPO, SHARED_DATA, needs_shared
@@ -63,3 +64,14 @@ def test_aptnotes_index_reads_as_a_manifest() -> None:
     assert len(items) == 689
     assert all(item.is_url for item in items)
     assert sum(1 for item in items if item.publisher) > 600
+
+
+@needs_shared
+def test_a_folder_index_with_filename_vendor_date_reads_as_a_manifest() -> None:
+    items = read_manifest(SHARED_DATA / "reports" / "index.csv")
+    assert len(items) == 29
+    assert all(Path(item.location).exists() for item in items)
+    assert all(item.publisher for item in items)
+    cisa = next(item for item in items if item.location.endswith("2020_CISA_AA20-302A.pdf"))
+    assert (cisa.publisher, cisa.published) == ("CISA / FBI / HHS", date(2020, 10, 28))
+    assert sum(1 for item in items if item.published_year) >= 26
