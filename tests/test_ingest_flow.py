@@ -79,3 +79,15 @@ def test_same_text_under_another_name_is_one_report(tmp_path, db_file) -> None:
     with wh.connect(db_file, read_only=True) as con:
         statuses = sorted(r[0] for r in con.execute("SELECT status FROM report_sources").fetchall())
     assert statuses == ["new", "same-text"]
+
+
+def test_oversized_documents_are_refused_before_reading(tmp_path, db_file, monkeypatch) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "2024-espionage-supply-chain.pdf", folder / "big.pdf")
+    monkeypatch.setenv("BREACHMINER_MAX_BYTES", "1000")
+    result = run_ingest([str(folder)], str(db_file), workers=1)
+    assert (result["new"], result["failed"]) == (0, 1)
+    with wh.connect(db_file, read_only=True) as con:
+        row = con.execute("SELECT stage, error_class, message FROM failures").fetchall()[0]
+    assert row[:2] == ("read", "DocumentTooLarge") and "1,000-byte limit" in row[2]
