@@ -181,6 +181,11 @@ class AttackCatalog:
     def parent_of(self, technique_id: str) -> str:
         return self.techniques[technique_id].parent_id
 
+    @staticmethod
+    def parent_of_any(technique_id: str) -> str:
+        """The parent ID of any technique ID, known to the catalog or not (T1059.001 → T1059)."""
+        return technique_id.split(".")[0]
+
 
 # --------------------------------------------------------------------------- building from STIX
 

@@ -12,6 +12,8 @@ overrides the environment where it has a flag (``--db`` over ``BREACHMINER_DB``)
 | ``BREACHMINER_MAX_BYTES`` | 100 MB | larger inputs are refused (recorded as a failure) |
 | ``BREACHMINER_MAX_PAGES`` | 500 | PDF pages read per document; the rest is skipped and noted |
 | ``BREACHMINER_SIGHTING_THRESHOLD`` | 0.6 | report-level evidence score a technique needs to count |
+| ``BREACHMINER_MODEL_DIR`` | ``models/artifacts`` (shipped) | the classifier artifact and its card |
+| ``BREACHMINER_CLASSIFIER`` | ``1`` | ``0`` tags with id, name and lexicon only |
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Settings:
     max_bytes: int
     max_pages: int
     sighting_threshold: float
+    model_dir: Path | None
+    use_classifier: bool
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -56,6 +60,8 @@ class Settings:
             max_bytes=int(_env("BREACHMINER_MAX_BYTES", str(100 * 1024 * 1024))),
             max_pages=int(_env("BREACHMINER_MAX_PAGES", "500")),
             sighting_threshold=float(_env("BREACHMINER_SIGHTING_THRESHOLD", str(DEFAULT_SIGHTING_THRESHOLD))),
+            model_dir=Path(os.environ["BREACHMINER_MODEL_DIR"]) if os.environ.get("BREACHMINER_MODEL_DIR") else None,
+            use_classifier=_env("BREACHMINER_CLASSIFIER", "1") not in ("0", "false", "no"),
         )
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from breachminer.catalog import AttackCatalog
@@ -85,10 +84,3 @@ def read_local(path: Path, max_bytes: int | None = None) -> bytes:
     if max_bytes is not None and size > max_bytes:
         raise documents.DocumentTooLarge(f"{size:,} bytes is over the {max_bytes:,}-byte limit (BREACHMINER_MAX_BYTES)")
     return path.read_bytes()
-
-
-@lru_cache(maxsize=4)
-def default_analyzer(catalog_path: str, sighting_threshold: float, max_pages: int) -> DocumentAnalyzer:
-    """One analyzer per process and configuration (taggers are costly to build)."""
-    return DocumentAnalyzer(AttackCatalog.load(catalog_path), sighting_threshold=sighting_threshold,
-                            max_pages=max_pages)

@@ -25,8 +25,9 @@ from breachminer.progress import report_progress
 from breachminer.settings import get_settings
 from extractors import fingerprint
 from extractors.documents import ExtractionError
-from extractors.pipeline import DocumentAnalysis, default_analyzer
+from extractors.pipeline import DocumentAnalysis
 from extractors.sources import SourceItem, collect_sources
+from models.tagger import hybrid_analyzer
 
 
 @dataclass(frozen=True)
@@ -39,14 +40,14 @@ class AnalysisFailure:
 
 
 @task(name="analyse-document", task_run_name="analyse {item.location}")
-def analyse_document(item: SourceItem, catalog_path: str, threshold: float, max_pages: int,
-                     max_bytes: int) -> DocumentAnalysis | AnalysisFailure:
+def analyse_document(item: SourceItem, catalog_path: str, threshold: float, max_pages: int, max_bytes: int,
+                     model_dir: str | None = None, use_classifier: bool = True) -> DocumentAnalysis | AnalysisFailure:
     """Read, extract, split and tag one document. Failures are returned, not raised, with their stage."""
     if item.is_url:
         return AnalysisFailure("fetch", "UnsupportedSource",
                                "fetching URLs is not implemented yet; download the file and ingest the path")
     try:
-        analyzer = default_analyzer(catalog_path, threshold, max_pages)
+        analyzer = hybrid_analyzer(catalog_path, threshold, max_pages, model_dir, use_classifier)
         return analyzer.analyse_path(Path(item.location), max_bytes)
     except ExtractionError as exc:
         return AnalysisFailure(exc.stage, exc.error_class, str(exc))
@@ -137,7 +138,8 @@ def ingest_flow(inputs: list[str], db_path: str | None = None) -> dict[str, Any]
     done = len(items) - len(pending)
     report_progress("analyse", done, len(items))
 
-    parameters = (str(settings.catalog_path), settings.sighting_threshold, settings.max_pages, settings.max_bytes)
+    parameters = (str(settings.catalog_path), settings.sighting_threshold, settings.max_pages, settings.max_bytes,
+                  str(settings.model_dir) if settings.model_dir else None, settings.use_classifier)
     for item, outcome in _analysed(pending, parameters):
         if isinstance(outcome, AnalysisFailure):
             _fail(db_path, item.location, outcome, run_id, counts)

@@ -251,7 +251,7 @@ def load_report(con: duckdb.DuckDBPyConnection, report: ReportRow, source: Sourc
         raise
 
 
-def mentions_table(report_id: str, mentions: Sequence[Mention], model_version: str | None = None) -> pa.Table:
+def mentions_table(report_id: str, mentions: Sequence[Mention]) -> pa.Table:
     return pa.table({
         "report_id": [report_id] * len(mentions),
         "sentence_index": pa.array([m.sentence_index for m in mentions], pa.int32()),
@@ -263,7 +263,8 @@ def mentions_table(report_id: str, mentions: Sequence[Mention], model_version: s
         "match_end": pa.array([m.end for m in mentions], pa.int32()),
         "detail": [m.detail for m in mentions],
         "tagger_version": [m.tagger_version for m in mentions],
-        "model_version": pa.array([model_version] * len(mentions), pa.string()),
+        "model_version": pa.array([m.tagger_version if m.method == "classifier" else None for m in mentions],
+                                  pa.string()),
     })
 
 
@@ -283,6 +284,60 @@ def add_source(con: duckdb.DuckDBPyConnection, source: SourceRow, report_id: str
                similarity: float | None, run_id: str) -> None:
     """Record another source of an existing report (same text, or a PDF/HTML twin)."""
     _insert(con, "report_sources", _source_table(source, report_id, status, similarity, run_id))
+
+
+# ------------------------------------------------------------------------------------ retagging
+
+
+def reports_to_retag(con: duckdb.DuckDBPyConnection, method: str, version: str) -> list[str]:
+    """Reports whose mentions for ``method`` were not made by ``version``."""
+    rows = con.execute(
+        """SELECT report_id FROM reports
+           WHERE coalesce(json_extract_string(tagger_versions, '$.' || ?), '') <> ? ORDER BY report_id""",
+        [method, version],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def report_sentences(con: duckdb.DuckDBPyConnection, report_id: str) -> list[Sentence]:
+    rows = con.execute(
+        "SELECT sentence_index, start_char, end_char, text FROM sentences WHERE report_id = ? ORDER BY sentence_index",
+        [report_id],
+    ).fetchall()
+    return [Sentence(*row) for row in rows]
+
+
+def report_mentions(con: duckdb.DuckDBPyConnection, report_id: str, exclude_method: str | None = None) -> list[Mention]:
+    rows = con.execute(
+        """SELECT sentence_index, technique_id, method, score, cited, match_start, match_end, detail, tagger_version
+           FROM mentions WHERE report_id = ? AND method IS DISTINCT FROM ?""",
+        [report_id, exclude_method],
+    ).fetchall()
+    return [Mention(*row) for row in rows]
+
+
+def replace_method_mentions(con: duckdb.DuckDBPyConnection, report_id: str, method: str, version: str,
+                            mentions: Sequence[Mention], sightings: Sequence[Sighting]) -> None:
+    """Swap one method's mentions and the report's sightings in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM mentions WHERE report_id = ? AND method = ?", [report_id, method])
+        con.execute("DELETE FROM sightings WHERE report_id = ?", [report_id])
+        _insert(con, "mentions", mentions_table(report_id, mentions))
+        _insert(con, "sightings", sightings_table(report_id, sightings))
+        con.execute(
+            """UPDATE reports SET tagger_versions = json_merge_patch(coalesce(tagger_versions, '{}'), ?::JSON)::VARCHAR
+               WHERE report_id = ?""",
+            [json.dumps({method: version}), report_id],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def sighting_count(con: duckdb.DuckDBPyConnection) -> int:
+    return first_row(con, "SELECT count(*) FROM sightings")[0]
 
 
 # ------------------------------------------------------------------------------ failures, runs

@@ -2,6 +2,7 @@
 
 - ``ingest``, ``tag`` (cli/ingest.py): documents in;
 - ``top``, ``sql``, ``evidence`` (cli/query.py): tables out;
+- ``train``, ``evaluate``, ``retag`` (cli/model.py): the trained classifier;
 - ``attack update`` (cli/attack.py): the ATT&CK catalog.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from breachminer.cli import attack, ingest, query
+from breachminer.cli import attack, ingest, model, query
 
 app = typer.Typer(
     name="breachminer",
@@ -23,6 +24,9 @@ app.command("tag")(ingest.tag)
 app.command("top")(query.top)
 app.command("sql")(query.sql)
 app.command("evidence")(query.evidence)
+app.command("train")(model.train)
+app.command("evaluate")(model.evaluate)
+app.command("retag")(model.retag)
 app.add_typer(attack.app, name="attack")
 
 

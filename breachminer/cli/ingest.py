@@ -81,14 +81,17 @@ def tag(
 
     Example: breachminer tag some-report.pdf notes.txt --json
     """
-    from breachminer.catalog import AttackCatalog
     from extractors.documents import ExtractionError
-    from extractors.pipeline import DocumentAnalyzer
+    from models.classifier import ModelCompatibilityError
+    from models.tagger import hybrid_analyzer
 
     settings = get_settings()
-    catalog = AttackCatalog.load(settings.catalog_path)
-    analyzer = DocumentAnalyzer(catalog, sighting_threshold=settings.sighting_threshold,
-                                max_pages=settings.max_pages)
+    try:
+        analyzer = hybrid_analyzer(str(settings.catalog_path), settings.sighting_threshold, settings.max_pages,
+                                   str(settings.model_dir) if settings.model_dir else None, settings.use_classifier)
+    except ModelCompatibilityError as exc:
+        fail(str(exc))
+    catalog = analyzer.catalog
     exit_code = 0
     for path in paths:
         try:

@@ -1,0 +1,124 @@
+"""Commands for the trained classifier: ``train``, ``evaluate``, ``retag``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from breachminer.cli.common import DbOption, console, db_path, err_console, fail, quiet_prefect
+from breachminer.settings import get_settings
+
+DataOption = Annotated[Path | None, typer.Option(
+    "--data", help="folder laid out like ../shared/data (attack/, tram/) [default: ../shared/data if present]",
+    show_default=False)]
+
+
+def _data_dir(option: Path | None) -> Path:
+    candidates = [option] if option else [Path.cwd().parent / "shared" / "data",
+                                         Path(__file__).resolve().parents[3] / "shared" / "data"]
+    for candidate in candidates:
+        if candidate and (candidate / "tram").is_dir() and (candidate / "attack").is_dir():
+            return candidate
+    fail("no training data: pass --data DIR (a folder with attack/ and tram/; see README 'Training data')")
+    raise AssertionError  # unreachable
+
+
+def train(
+    data: DataOption = None,
+    out: Annotated[Path | None, typer.Option(help="model folder [default: models/artifacts]")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 20261127,
+) -> None:
+    """Train the technique classifier (seeded, report-grouped validation split) and write the artifact.
+
+    Example: breachminer train --data ../shared/data
+    """
+    from breachminer.catalog import AttackCatalog
+    from models.classifier import MODEL_DIR
+    from models.train import train as train_model
+
+    settings = get_settings()
+    catalog = AttackCatalog.load(settings.catalog_path)
+    directory = _data_dir(data)
+    err_console.print(f"training on {directory} …")
+    model, report = train_model(directory, catalog, seed=seed)
+    path = model.save(out or MODEL_DIR)
+    console.print(
+        f"model {model.version}: {report.n_labels} techniques, {report.n_train} training / {report.n_validation} "
+        f"validation sentences, threshold {report.threshold} (validation report-level F1 {report.validation_f1:.3f}), "
+        f"{report.seconds:.0f} s → {path} ({path.stat().st_size / 1e6:.1f} MB)"
+    )
+
+
+def evaluate(
+    data: DataOption = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this JSON file")] = None,
+    model_dir: Annotated[Path | None, typer.Option(help="model folder [default: the shipped model]")] = None,
+    baseline: Annotated[bool, typer.Option(help="train and score the TRAM-style baseline")] = True,
+) -> None:
+    """Score every method, the hybrid and a TRAM-style baseline on the held-out reports.
+
+    Example: breachminer evaluate --json eval.json
+    """
+    from rich.table import Table
+
+    from breachminer.catalog import AttackCatalog
+    from models.classifier import MODEL_DIR, ModelCompatibilityError, TechniqueClassifier
+    from models.evaluate import evaluate as run_evaluation
+
+    catalog = AttackCatalog.load(get_settings().catalog_path)
+    try:
+        model = TechniqueClassifier.load(model_dir or MODEL_DIR)
+    except (FileNotFoundError, ModelCompatibilityError) as exc:
+        fail(str(exc))
+    results = run_evaluation(_data_dir(data), catalog, model, with_baseline=baseline,
+                             progress=lambda message: err_console.print(message))
+    table = Table(title=f"Held-out evaluation: {results['heldout_reports']} TRAM reports, per document, "
+                        f"{results['label_universe']} techniques in the label universe "
+                        f"(model {results['model_version']})")
+    table.add_column("method")
+    for level in ("parent", "exact"):
+        for kind in ("micro", "macro"):
+            for metric in ("P", "R", "F1"):
+                table.add_column(f"{level[:3]} {kind} {metric}", justify="right")
+    for method, levels in results["methods"].items():
+        cells = [f"{levels[level][kind][metric]:.3f}" for level in ("parent", "exact") for kind in ("micro", "macro")
+                 for metric in ("precision", "recall", "f1")]
+        table.add_row(method, *cells)
+    console.print(table)
+    top = Table(title="The 20 most frequent techniques in the held-out reports (parent level, F1)")
+    top.add_column("technique")
+    top.add_column("support", justify="right")
+    methods = list(results["methods"])
+    for method in methods:
+        top.add_column(method, justify="right")
+    for row in results["top20_parent"]:
+        top.add_row(row["technique"], str(row["support"]), *(f"{row[m]['f1']:.2f}" for m in methods))
+    console.print(top)
+    if json_out:
+        json_out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        console.print(f"wrote {json_out}")
+
+
+def retag(
+    db: DbOption = None,
+    model_dir: Annotated[Path | None, typer.Option(help="model folder [default: the shipped model]")] = None,
+) -> None:
+    """Re-score every report with the current classifier, replacing older classifier mentions.
+
+    Example: breachminer retag --db /tmp/bm.duckdb
+    """
+    quiet_prefect()
+    import warehouse.db as wh
+    from flows.retag import run_retag
+    from models.classifier import ModelCompatibilityError
+
+    try:
+        result = run_retag(str(db_path(db)), str(model_dir) if model_dir else None)
+    except (wh.WarehouseMissing, wh.WarehouseLocked, FileNotFoundError, ModelCompatibilityError) as exc:
+        fail(str(exc))
+    console.print(f"retagged {result['retagged']} reports with {result['model_version']} "
+                  f"({result['unchanged']} already current); sightings {result['sightings_before']} → "
+                  f"{result['sightings_after']}")

@@ -1,0 +1,51 @@
+"""The retag flow: re-score stored sentences with the current classifier, one report per transaction.
+
+Reports whose classifier mentions came from another model version (or none) get their classifier
+mentions replaced and their sightings recomputed from all mentions; the other methods' mentions
+stay as they are. Re-running with the same model changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+import warehouse.db as wh
+from breachminer.catalog import AttackCatalog
+from breachminer.progress import report_progress
+from breachminer.settings import get_settings
+from extractors.sightings import decide_sightings
+from models.classifier import MODEL_DIR, TechniqueClassifier
+from models.tagger import ClassifierTagger
+
+
+@flow(name="breachminer-retag")
+def retag_flow(db_path: str, model_dir: str | None = None) -> dict[str, Any]:
+    """Replace classifier mentions made by other model versions; returns counts."""
+    settings = get_settings()
+    catalog = AttackCatalog.load(settings.catalog_path)
+    model = TechniqueClassifier.load(model_dir or MODEL_DIR)
+    tagger = ClassifierTagger(model, settings.sighting_threshold)
+    with wh.connect(db_path, catalog=catalog) as con:
+        todo = wh.reports_to_retag(con, tagger.method, tagger.version)
+        total = wh.first_row(con, "SELECT count(*) FROM reports")[0]
+        before = wh.sighting_count(con)
+    for done, report_id in enumerate(todo, start=1):
+        with wh.connect(db_path, read_only=True) as con:
+            sentences = wh.report_sentences(con, report_id)
+            kept = wh.report_mentions(con, report_id, exclude_method=tagger.method)
+        fresh = tagger.tag(sentences)
+        sightings = decide_sightings(kept + fresh, settings.sighting_threshold)
+        with wh.connect(db_path) as con:
+            wh.replace_method_mentions(con, report_id, tagger.method, tagger.version, fresh, sightings)
+        report_progress("retag", done, len(todo))
+    with wh.connect(db_path, read_only=True) as con:
+        after = wh.sighting_count(con)
+    get_run_logger().info("retagged %d of %d reports with %s", len(todo), total, model.version)
+    return {"retagged": len(todo), "unchanged": total - len(todo), "model_version": model.version,
+            "sightings_before": before, "sightings_after": after}
+
+
+def run_retag(db_path: str, model_dir: str | None = None) -> dict[str, Any]:
+    return retag_flow(db_path=db_path, model_dir=model_dir)

@@ -1,0 +1,221 @@
+"""The sentence technique classifier: a scikit-learn Pipeline, its thresholds, and the shipped artifact.
+
+``Pipeline(features=FeatureUnion(word TF-IDF, char TF-IDF), clf=one-vs-rest linear model)``,
+multi-label over every active technique with enough training examples. Training fits a
+``OneVsRestClassifier(LogisticRegression)``; the shipped model replaces it with
+``SparseLinearOvR``: the same decision function with each technique's weights pruned to its
+strongest features and stacked into one sparse matrix, so the artifact stays small and scoring is
+one sparse product. Scores are probabilities in 0–1; each technique has a decision threshold
+calibrated on a validation split that is neither training nor evaluation data.
+
+The artifact is saved with ``skops.io`` (no pickle; loading checks every type against an explicit
+trusted list) next to a JSON model card. A model built with another scikit-learn minor version is
+refused with a clear message instead of being loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import MultiLabelBinarizer
+
+MODEL_DIR = Path(__file__).resolve().parent / "artifacts"
+MODEL_FILE = "technique-classifier.skops"
+CARD_FILE = "model-card.json"
+
+
+class ModelCompatibilityError(RuntimeError):
+    """The saved model was built with a scikit-learn version this installation cannot load safely."""
+
+
+class SparseLinearOvR(ClassifierMixin, BaseEstimator):
+    """One-vs-rest logistic scores from a sparse weight matrix: ``sigmoid(X @ W.T + b)``.
+
+    Built from a fitted ``OneVsRestClassifier(LogisticRegression)`` by keeping, per technique,
+    the ``keep`` largest-magnitude weights.
+    """
+
+    def __init__(self, keep: int = 4000) -> None:
+        self.keep = keep
+
+    @classmethod
+    def from_ovr(cls, ovr: OneVsRestClassifier, classes: Sequence[str], keep: int = 4000) -> SparseLinearOvR:
+        model = cls(keep=keep)
+        rows, cols, values, intercepts = [], [], [], []
+        for i, estimator in enumerate(ovr.estimators_):
+            if hasattr(estimator, "coef_"):
+                weights = np.asarray(estimator.coef_, dtype=np.float64).ravel()
+                intercept = float(np.ravel(estimator.intercept_)[0])
+            else:  # a label with one class only in training: constant predictor
+                weights = np.zeros(ovr.n_features_in_ if hasattr(ovr, "n_features_in_") else 0)
+                intercept = -20.0
+            top = np.argpartition(-np.abs(weights), min(keep, weights.size - 1))[:keep]
+            top = top[weights[top] != 0]
+            rows.extend([i] * top.size)
+            cols.extend(top.tolist())
+            values.extend(weights[top].tolist())
+            intercepts.append(intercept)
+        n_features = ovr.estimators_[0].coef_.shape[1]
+        model.coef_ = sp.csr_matrix(
+            (np.asarray(values, dtype=np.float32), (np.asarray(rows), np.asarray(cols))),
+            shape=(len(classes), n_features),
+        )
+        model.intercept_ = np.asarray(intercepts, dtype=np.float32)
+        model.classes_ = np.asarray(list(classes))
+        return model
+
+    def fit(self, X: Any, y: Any) -> SparseLinearOvR:
+        raise NotImplementedError("SparseLinearOvR is built from a fitted OneVsRestClassifier (from_ovr)")
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        scores = X @ self.coef_.T
+        scores = scores.toarray() if sp.issparse(scores) else np.asarray(scores)
+        return scores + self.intercept_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+
+    def predict(self, X: Any) -> np.ndarray:
+        return (self.predict_proba(X) >= 0.5).astype(int)
+
+
+def build_pipeline(word_features: int = 60000, char_features: int = 60000, char_ngrams: tuple[int, int] = (3, 5),
+                   C: float = 8.0, seed: int = 20261127, n_jobs: int = 2) -> Pipeline:
+    """The training pipeline: word 1–2-gram and char_wb n-gram TF-IDF, one-vs-rest logistic regression."""
+    features = FeatureUnion([
+        ("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=word_features, sublinear_tf=True,
+                                 dtype=np.float32, token_pattern=r"(?u)\b[\w.\-:\\/]+\b")),
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=char_ngrams, min_df=3, max_features=char_features,
+                                 sublinear_tf=True, dtype=np.float32)),
+    ])
+    clf = OneVsRestClassifier(
+        LogisticRegression(C=C, solver="liblinear", class_weight="balanced", max_iter=200, random_state=seed),
+        n_jobs=n_jobs,
+    )
+    return Pipeline([("features", features), ("clf", clf)])
+
+
+@dataclass
+class TechniqueClassifier:
+    """A fitted pipeline, its label set and per-technique thresholds."""
+
+    pipeline: Pipeline
+    labels: list[str]
+    thresholds: dict[str, float]
+    default_threshold: float
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return str(self.card.get("model_version", "unversioned"))
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Scores in 0–1, one column per label (``self.labels`` order)."""
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        features = self.pipeline.named_steps["features"].transform(list(texts))
+        features.sort_indices()
+        return self.pipeline.named_steps["clf"].predict_proba(features)
+
+    def threshold_vector(self) -> np.ndarray:
+        return np.asarray([self.thresholds.get(label, self.default_threshold) for label in self.labels])
+
+    # ------------------------------------------------------------------------------ persistence
+
+    def save(self, directory: Path | str = MODEL_DIR) -> Path:
+        """Write the skops artifact and the model card (with the artifact's SHA-256)."""
+        import skops.io as sio
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / MODEL_FILE
+        sio.dump(self.pipeline, path, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+        card = dict(self.card)
+        card.update({
+            "labels": self.labels,
+            "thresholds": self.thresholds,
+            "default_threshold": self.default_threshold,
+            "artifact": MODEL_FILE,
+            "artifact_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "artifact_bytes": path.stat().st_size,
+        })
+        (directory / CARD_FILE).write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+        self.card = card
+        return path
+
+    @classmethod
+    def load(cls, directory: Path | str = MODEL_DIR) -> TechniqueClassifier:
+        """Load a shipped model; refuses an artifact built with another scikit-learn minor version."""
+        import sklearn
+        import skops.io as sio
+
+        directory = Path(directory)
+        card_path = directory / CARD_FILE
+        if not card_path.exists():
+            raise FileNotFoundError(f"no model card at {card_path}: train one with `breachminer train`")
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        built_with = str(card.get("libraries", {}).get("scikit-learn", "unknown"))
+        if _minor(built_with) != _minor(sklearn.__version__):
+            raise ModelCompatibilityError(
+                f"the model in {directory} was built with scikit-learn {built_with}, this installation has "
+                f"{sklearn.__version__}; install scikit-learn=={built_with} or retrain with `breachminer train`"
+            )
+        path = directory / card["artifact"]
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != card["artifact_sha256"]:
+            raise ModelCompatibilityError(f"{path} does not match its model card (sha256 {digest[:12]}…)")
+        pipeline = sio.load(path, trusted=trusted_types(path))
+        return cls(pipeline=pipeline, labels=list(card["labels"]), thresholds=dict(card["thresholds"]),
+                   default_threshold=float(card["default_threshold"]), card=card)
+
+
+TRUSTED_TYPES = {
+    "models.classifier.SparseLinearOvR",
+    "numpy.float32",
+    "numpy.float64",
+    "numpy.int32",
+    "numpy.int64",
+    "numpy.dtype",
+    "scipy.sparse._csr.csr_matrix",
+    "sklearn.feature_extraction.text.TfidfTransformer",
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.pipeline.FeatureUnion",
+    "sklearn.pipeline.Pipeline",
+    "builtins.str",
+    "builtins.int",
+    "builtins.float",
+}
+
+
+def trusted_types(path: Path) -> list[str]:
+    """The artifact's types if all are on the explicit trusted list; otherwise a clear refusal."""
+    import skops.io as sio
+
+    found = set(sio.get_untrusted_types(file=path))
+    unexpected = sorted(found - TRUSTED_TYPES)
+    if unexpected:
+        raise ModelCompatibilityError(f"{path} contains types that are not trusted: {', '.join(unexpected)}")
+    return sorted(found)
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def binarize(labels: Sequence[Sequence[str]], classes: Sequence[str]) -> sp.csr_matrix:
+    known = set(classes)
+    binarizer = MultiLabelBinarizer(classes=list(classes), sparse_output=True)
+    return binarizer.fit_transform([[lab for lab in row if lab in known] for row in labels]).tocsr()

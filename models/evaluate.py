@@ -1,0 +1,157 @@
+"""Honest evaluation on the held-out TRAM reports: every method alone, the hybrid, a TRAM-style baseline.
+
+Unit: the document. A method "predicts" the techniques it sights in a held-out report (the sighting
+rule of ``extractors.sightings`` applied to that method's mentions alone; for the hybrid, to all of
+them). Truth: the techniques annotated anywhere in the report. Scores are computed over the label
+universe (techniques TRAM annotates in any of its reports), because a prediction of a technique TRAM
+never annotates cannot be judged. Micro = pooled (report, technique) pairs; macro = mean over
+techniques (that occur in the truth or the predictions) of per-technique P/R/F1. Parent level rolls
+sub-techniques up; exact level does not.
+
+The TRAM-style baseline is CountVectorizer + one-vs-rest LogisticRegression trained on the same
+training data, predicting a technique for a report when any sentence scores ≥ 0.5 (TRAM's rule).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from breachminer.catalog import AttackCatalog
+from extractors.sentences import split_sentences
+from extractors.sightings import decide_sightings
+from models.classifier import TechniqueClassifier, binarize
+from models.tagger import default_taggers
+from models.training_data import HeldoutReport, TrainingData, load_heldout_reports, load_training_data
+
+METHODS = ("id", "name", "lexicon", "classifier", "hybrid", "tram-baseline")
+_ASET_TECHNIQUE = re.compile(r"\((T\d{4}(?:\.\d{3})?)\)\s*$")
+
+
+def label_universe(data_dir: Path, catalog: AttackCatalog) -> set[str]:
+    """Every technique annotated in any TRAM full report (resolved through the catalog)."""
+    universe: set[str] = set()
+    for path in sorted((data_dir / "tram" / "mjson").glob("*.mjson")):
+        for aset in json.loads(path.read_text(encoding="utf-8")).get("asets", []):
+            match = _ASET_TECHNIQUE.search(str(aset.get("type", "")))
+            if match and aset.get("annots"):
+                resolved = catalog.resolve(match.group(1)).technique_id
+                if resolved:
+                    universe.add(resolved)
+    return universe
+
+
+def scores(predicted: dict[str, set[str]], truth: dict[str, set[str]], universe: set[str],
+           level: Callable[[str], str]) -> dict[str, Any]:
+    """Micro and macro P/R/F1 over reports, plus per-technique counts, at one level."""
+    universe_l = {level(t) for t in universe}
+    per: dict[str, Counter] = {}
+    for name, true_set in truth.items():
+        t = {level(x) for x in true_set} & universe_l
+        p = {level(x) for x in predicted.get(name, set())} & universe_l
+        for technique in t | p:
+            counter = per.setdefault(technique, Counter())
+            counter["tp"] += technique in t and technique in p
+            counter["fp"] += technique in p and technique not in t
+            counter["fn"] += technique in t and technique not in p
+    tp = sum(c["tp"] for c in per.values())
+    fp = sum(c["fp"] for c in per.values())
+    fn = sum(c["fn"] for c in per.values())
+    per_technique = {t: _prf(c["tp"], c["fp"], c["fn"]) | {"support": c["tp"] + c["fn"]} for t, c in per.items()}
+    macro = {k: float(np.mean([v[k] for v in per_technique.values()])) if per_technique else 0.0
+             for k in ("precision", "recall", "f1")}
+    return {"micro": _prf(tp, fp, fn), "macro": macro, "per_technique": per_technique}
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+
+
+def train_tram_baseline(data: TrainingData, labels: list[str], n_jobs: int = 2) -> Any:
+    """CountVectorizer + one-vs-rest LogisticRegression on the same sentences (TRAM's classic model)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import Pipeline
+
+    texts = [s.text for s in data.sentences]
+    y = binarize([s.labels for s in data.sentences], labels).toarray()
+    keep = y.sum(axis=0) > 0
+    vectorizer = CountVectorizer(max_features=100000)
+    x = vectorizer.fit_transform(texts)
+    x.sort_indices()
+    clf = OneVsRestClassifier(LogisticRegression(max_iter=300, solver="liblinear"), n_jobs=n_jobs)
+    clf.fit(x, y[:, keep])
+    return Pipeline([("vectorizer", vectorizer), ("clf", clf)]), [lab for lab, k in zip(labels, keep, strict=True)
+                                                                     if k]
+
+
+def evaluate(data_dir: Path, catalog: AttackCatalog, model: TechniqueClassifier,
+             data: TrainingData | None = None, with_baseline: bool = True,
+             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The full evaluation table on the held-out reports."""
+    started = time.perf_counter()
+    say = progress or (lambda _message: None)
+    reports: list[HeldoutReport] = load_heldout_reports(data_dir, catalog)
+    universe = label_universe(data_dir, catalog)
+    truth = {r.name: set(r.labels) for r in reports}
+    predicted: dict[str, dict[str, set[str]]] = {m: {} for m in METHODS}
+    taggers = default_taggers(catalog, model)
+    sentences_by_report = {r.name: split_sentences(r.text) for r in reports}
+    say(f"tagging {len(reports)} held-out reports")
+    for report in reports:
+        sentences = sentences_by_report[report.name]
+        mentions = [m for tagger in taggers for m in tagger.tag(sentences)]
+        for method in ("id", "name", "lexicon", "classifier"):
+            predicted[method][report.name] = _sighted(m for m in mentions if m.method == method)
+        predicted["hybrid"][report.name] = _sighted(mentions)
+
+    if with_baseline:
+        say("training the TRAM-style baseline on the same data")
+        data = data or load_training_data(data_dir, catalog)
+        baseline, baseline_labels = train_tram_baseline(data, model.labels)
+        for report in reports:
+            texts = [s.text for s in sentences_by_report[report.name]]
+            probabilities = baseline.predict_proba(texts) if texts else np.zeros((0, len(baseline_labels)))
+            hits = np.flatnonzero((probabilities >= 0.5).any(axis=0)) if len(texts) else []
+            predicted["tram-baseline"][report.name] = {baseline_labels[j] for j in hits}
+    else:
+        predicted.pop("tram-baseline")
+
+    table: dict[str, Any] = {}
+    for method, by_report in predicted.items():
+        table[method] = {
+            "parent": scores(by_report, truth, universe, catalog.parent_of_any),
+            "exact": scores(by_report, truth, universe, lambda t: t),
+        }
+    frequent = Counter(catalog.parent_of_any(t) for labels in truth.values() for t in {*labels} & universe)
+    top20 = [t for t, _ in sorted(frequent.items(), key=lambda kv: (-kv[1], kv[0]))[:20]]
+    return {
+        "heldout_reports": len(reports),
+        "label_universe": len(universe),
+        "model_version": model.version,
+        "threshold": model.default_threshold,
+        "seconds": round(time.perf_counter() - started, 1),
+        "methods": {m: {lvl: {k: v for k, v in res.items() if k != "per_technique"} for lvl, res in levels.items()}
+                    for m, levels in table.items()},
+        "top20_parent": [
+            {"technique": t, "support": frequent[t],
+             **{m: table[m]["parent"]["per_technique"].get(t, {"precision": 0.0, "recall": 0.0, "f1": 0.0})
+                for m in table}}
+            for t in top20
+        ],
+    }
+
+
+def _sighted(mentions: Iterable) -> set[str]:
+    return {s.technique_id for s in decide_sightings(mentions)}

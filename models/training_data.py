@@ -1,0 +1,480 @@
+"""Labelled sentences for the technique classifier, and the held-out reports it is evaluated on.
+
+Owns reading the public training sources from a data folder laid out like ``shared/data`` and
+turning them into one list of :class:`LabelledSentence` (text, current ATT&CK technique IDs, source,
+group key for report-level splits), plus the 30 held-out TRAM reports named in
+``models/heldout_reports.txt`` (:class:`HeldoutReport`), which never feed training: their files are
+skipped and every training sentence whose text occurs in one of them is dropped (leak removal).
+
+Sources (``data_dir`` relative paths) and where to download the same public files:
+
+- ``attack/enterprise-attack*.json[.gz]`` — ATT&CK Enterprise STIX bundle; its ``uses`` relationships
+  to techniques with a description are *procedure examples*. Download ``enterprise-attack/enterprise-attack.json``
+  from https://github.com/mitre/cti or ``enterprise-attack/enterprise-attack-<version>.json`` from
+  https://github.com/mitre-attack/attack-stix-data (the newest file by version number is used).
+- ``tram/bootstrap-training-data.json`` — TRAM's default training file, ``data/training/bootstrap-training-data.json``
+  in https://github.com/center-for-threat-informed-defense/tram.
+- ``tram/tram2-single_label.json`` — ``data/tram2-data/single_label.json`` in the same repository.
+- ``tram/negative_data.json`` — ``data/training/archive/negative_data.json`` (text with no technique).
+- ``tram/mjson/*.mjson`` — the annotated full reports, ``data/training/tram2_data/mjson_files/*.mjson``
+  (MITRE Annotation Toolkit JSON). File names here are ASCII slugs of the originals (letters, digits and
+  ``_``); the held-out list and the TRAM2 ``doc_title`` are matched against these slugs.
+
+Technique IDs go through :meth:`breachminer.catalog.AttackCatalog.resolve`: revoked IDs become their
+replacement (TRAM still uses T1574.002, revoked in ATT&CK v18 for T1574.001); IDs that do not
+resolve to an active technique are dropped and counted.
+
+ATT&CK® is a registered trademark of The MITRE Corporation; procedure examples are ATT&CK content
+("© 2025 The MITRE Corporation. This work is reproduced and distributed with the permission of The MITRE
+Corporation."). TRAM data is Apache-2.0; the annotated texts remain their publishers'.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gzip
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from breachminer.catalog import AttackCatalog
+from breachminer.records import Sentence
+from extractors.documents import normalise_text, text_fingerprint_source
+from extractors.sentences import split_sentences
+
+HELDOUT_LIST = Path(__file__).with_name("heldout_reports.txt")
+SOURCES = ("attack-procedure", "tram-bootstrap", "tram2", "tram-report", "tram-negative")
+MIN_LEAK_WORDS = 6  # sentences shorter than this (normalised words) are never treated as leaks
+SHINGLE = 8  # words per shingle in the leak index
+
+_TECHNIQUE_SET = re.compile(r"\((T\d{4}(?:\.\d{3})?)\)\s*$")
+_CITATION = re.compile(r"\(Citation:[^)]*\)")
+_MD_LINK = re.compile(r"\[([^\]]+)\]\((?:https?://[^)\s]*)\)")
+_CODE_TAG = re.compile(r"</?code>|<br\s*/?>", re.IGNORECASE)
+_WS = re.compile(r"\s+")
+_METADATA_LINE = re.compile(r"^\s*(?:title|url):", re.IGNORECASE)
+# Paragraph rule of extractors.documents.normalise_text(pdf_lines=False), applied on raw offsets.
+_BULLETS = "•◦▪●■–·*-"
+_NUMBERED_ITEM = re.compile(r"^\d{1,2}[.)]\s")
+
+
+@dataclass(frozen=True)
+class LabelledSentence:
+    """One training sentence: its text, its techniques (``()`` for a negative), where it came from."""
+
+    text: str
+    labels: tuple[str, ...]  # current ATT&CK technique IDs after catalog.resolve(); () = negative example
+    source: str  # one of SOURCES
+    group: str  # report-level split key: mjson name, tram2 doc_title, "attack:<stix id>", "bootstrap:<n>", ...
+
+
+@dataclass(frozen=True)
+class HeldoutReport:
+    """A held-out TRAM report: its normalised text and every technique annotated in it."""
+
+    name: str  # mjson file name
+    text: str  # extractors.documents.normalise_text(signal, pdf_lines=False)
+    labels: frozenset[str]  # resolved technique IDs annotated anywhere in the report
+
+
+@dataclass
+class TrainingData:
+    """All training sentences plus the bookkeeping a model card needs."""
+
+    sentences: list[LabelledSentence]
+    removed_leaks: int = 0  # training sentences dropped because they occur in a held-out report
+    removed_by_source: dict[str, int] = field(default_factory=dict)
+    file_hashes: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 of each input file
+    unknown_ids: dict[str, int] = field(default_factory=dict)  # unresolvable IDs (dropped) with counts
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per source: sentences, positives, negatives and distinct techniques."""
+        out: dict[str, dict[str, int]] = {}
+        for source in SOURCES:
+            rows = [s for s in self.sentences if s.source == source]
+            if not rows:
+                continue
+            positives = sum(1 for s in rows if s.labels)
+            out[source] = {
+                "sentences": len(rows),
+                "positives": positives,
+                "negatives": len(rows) - positives,
+                "techniques": len({t for s in rows for t in s.labels}),
+            }
+        return out
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+
+def clean_procedure_text(text: str) -> str:
+    """An ATT&CK procedure example as plain prose.
+
+    Drops ``(Citation: ...)`` markers, turns ``[Name](https://...)`` links into ``Name``, removes
+    ``<code>``/``<br>`` tags and backticks, and collapses whitespace.
+    """
+    text = _CITATION.sub(" ", text)
+    text = _MD_LINK.sub(r"\1", text)
+    text = _CODE_TAG.sub(" ", text).replace("`", "")
+    text = _WS.sub(" ", text).strip()
+    return re.sub(r"\s+([.,;:])(?=\s|$)", r"\1", text)  # "... shell .(Citation: x)" -> "... shell."
+
+
+def leak_form(text: str) -> str:
+    """The form leak checks compare: lowercase ``[a-z0-9]`` words joined by single spaces."""
+    return text_fingerprint_source(text)
+
+
+def remove_leaks(
+    sentences: Iterable[LabelledSentence], heldout_texts: Iterable[str]
+) -> tuple[list[LabelledSentence], dict[str, int]]:
+    """Drop sentences whose :func:`leak_form` (≥ ``MIN_LEAK_WORDS`` words) occurs in a held-out text.
+
+    A sentence is a leak when its normalised words occur, as consecutive whole words, in the
+    normalised text of any held-out report. Candidates are found through an index of the held-out
+    texts' ``SHINGLE``-word shingles (all of a sentence's shingles must be present), then confirmed
+    with a substring check. Returns the kept sentences and the number removed per source.
+    """
+    reports = [f" {leak_form(t)} " for t in heldout_texts]
+    shingles: set[tuple[str, ...]] = set()
+    vocabulary: set[str] = set()
+    for report in reports:
+        words = report.split()
+        vocabulary.update(words)
+        shingles.update(tuple(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1))
+
+    kept: list[LabelledSentence] = []
+    removed: Counter[str] = Counter()
+    for sentence in sentences:
+        words = leak_form(sentence.text).split()
+        if len(words) >= MIN_LEAK_WORDS and _is_leak(words, reports, shingles, vocabulary):
+            removed[sentence.source] += 1
+        else:
+            kept.append(sentence)
+    return kept, dict(removed)
+
+
+def _is_leak(words: list[str], reports: list[str], shingles: set[tuple[str, ...]], vocabulary: set[str]) -> bool:
+    if len(words) >= SHINGLE:
+        if not all(tuple(words[i:i + SHINGLE]) in shingles for i in range(len(words) - SHINGLE + 1)):
+            return False
+    elif not all(w in vocabulary for w in words):
+        return False
+    needle = " " + " ".join(words) + " "
+    return any(needle in report for report in reports)
+
+
+def report_paragraphs(signal: str) -> list[tuple[int, int]]:
+    """``[start, end)`` ranges of the paragraphs of a raw report text, offsets into ``signal``.
+
+    Mirrors the paragraph rule of ``normalise_text(pdf_lines=False)``: a blank line, a bullet or
+    numbered item, or a previous line that ends a sentence (or is short) starts a new paragraph.
+    Leading ``title:`` / ``url:`` metadata lines (TRAM .mjson) are skipped.
+    """
+    paragraphs: list[tuple[int, int]] = []
+    current: tuple[int, int] | None = None
+    previous = ""
+    in_header = True
+    offset = 0
+    for raw_line in signal.split("\n"):
+        line_start, offset = offset, offset + len(raw_line) + 1
+        line = raw_line.replace("\r", " ")
+        stripped = line.strip()
+        if in_header and (not stripped or _METADATA_LINE.match(stripped)):
+            continue
+        in_header = False
+        if not stripped:
+            if current:
+                paragraphs.append(current)
+            current, previous = None, ""
+            continue
+        start = line_start + (len(line) - len(line.lstrip()))
+        end = line_start + len(line.rstrip())
+        starts_item = stripped[0] in _BULLETS or bool(_NUMBERED_ITEM.match(stripped))
+        if current and (starts_item or previous.endswith((".", ":", "!", "?", ")")) or len(previous) < 60):
+            paragraphs.append(current)
+            current = None
+        current = (current[0], end) if current else (start, end)
+        previous = stripped
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+def split_report(signal: str) -> list[Sentence]:
+    """Sentences of a raw (un-normalised) report text, with offsets into ``signal``.
+
+    Paragraphs from :func:`report_paragraphs` are joined by blank lines (newlines inside a paragraph
+    become spaces, so each paragraph keeps its length) and split with
+    :func:`extractors.sentences.split_sentences`; offsets are then mapped back to ``signal``.
+    A sentence's ``text`` is ``signal[start:end]`` with whitespace collapsed.
+    """
+    paragraphs = report_paragraphs(signal)
+    pieces: list[str] = []
+    joined_starts: list[int] = []
+    position = 0
+    for start, end in paragraphs:
+        joined_starts.append(position)
+        pieces.append(re.sub(r"[\r\n]", " ", signal[start:end]))
+        position += end - start + 2
+    sentences: list[Sentence] = []
+    for sentence in split_sentences("\n\n".join(pieces)):
+        i = bisect.bisect_right(joined_starts, sentence.start) - 1
+        shift = paragraphs[i][0] - joined_starts[i]
+        start, end = sentence.start + shift, sentence.end + shift
+        text = _WS.sub(" ", signal[start:end]).strip()
+        sentences.append(Sentence(len(sentences), start, end, text))
+    return sentences
+
+
+def label_report_sentences(
+    signal: str, spans: Sequence[tuple[int, int, str]]
+) -> list[tuple[Sentence, frozenset[str]]]:
+    """Each sentence of ``signal`` with the technique IDs of every span overlapping it by ≥ 1 char."""
+    ordered = sorted(spans)
+    starts = [s[0] for s in ordered]
+    labelled = []
+    for sentence in split_report(signal):
+        # spans that start before the sentence ends; keep those that end after it starts
+        upto = bisect.bisect_left(starts, sentence.end)
+        ids = frozenset(tid for s, e, tid in ordered[:upto] if e > sentence.start and s < sentence.end)
+        labelled.append((sentence, ids))
+    return labelled
+
+
+def mjson_spans(doc: dict[str, Any]) -> list[tuple[int, int, str]]:
+    """``(start, end, technique ID as annotated)`` for every technique span of a MAT JSON document."""
+    spans = []
+    for aset in doc.get("asets", []):
+        match = _TECHNIQUE_SET.search(str(aset.get("type", "")))
+        if not match:
+            continue
+        for annot in aset.get("annots", []):
+            spans.append((int(annot[0]), int(annot[1]), match.group(1)))
+    return spans
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+
+class _Reader:
+    """Reads input files under ``data_dir`` and records their sha256."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.hashes: dict[str, str] = {}
+
+    def json(self, path: Path) -> Any:
+        data = path.read_bytes()
+        self.hashes[path.relative_to(self.data_dir).as_posix()] = hashlib.sha256(data).hexdigest()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        return json.loads(data)
+
+
+class _Resolver:
+    """``catalog.resolve`` with a cache and a count of IDs that resolve to no active technique."""
+
+    def __init__(self, catalog: AttackCatalog) -> None:
+        self.catalog = catalog
+        self.unknown: Counter[str] = Counter()
+        self._cache: dict[str, str | None] = {}
+
+    def __call__(self, cited: str) -> str | None:
+        if cited not in self._cache:
+            resolved = self.catalog.resolve(cited).technique_id
+            self._cache[cited] = resolved if resolved in self.catalog.active else None
+        if self._cache[cited] is None:
+            self.unknown[cited.strip().upper()] += 1
+        return self._cache[cited]
+
+    def labels(self, cited: Iterable[str]) -> tuple[str, ...]:
+        return tuple(sorted({t for t in map(self, cited) if t}))
+
+
+def read_heldout_names(path: Path | None = None) -> list[str]:
+    """The held-out .mjson file names (default ``models/heldout_reports.txt``), comments and blanks skipped."""
+    path = Path(path) if path else HELDOUT_LIST
+    names = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            names.append(line)
+    return names
+
+
+def _load_heldout(reader: _Reader, catalog: AttackCatalog, names: list[str]) -> list[HeldoutReport]:
+    resolver = _Resolver(catalog)
+    reports = []
+    for name in names:
+        doc = reader.json(reader.data_dir / "tram" / "mjson" / name)
+        labels = frozenset(t for t in (resolver(tid) for _, _, tid in mjson_spans(doc)) if t)
+        reports.append(HeldoutReport(name, normalise_text(doc["signal"], pdf_lines=False), labels))
+    return reports
+
+
+def load_heldout_reports(
+    data_dir: Path, catalog: AttackCatalog, names: list[str] | None = None
+) -> list[HeldoutReport]:
+    """The held-out TRAM reports (default: :func:`read_heldout_names`), in the order named."""
+    names = read_heldout_names() if names is None else names
+    return _load_heldout(_Reader(data_dir), catalog, names)
+
+
+def attack_bundle_path(data_dir: Path) -> Path:
+    """The newest ``attack/enterprise-attack*.json[.gz]`` by the version numbers in its name."""
+    candidates = [
+        p for p in (Path(data_dir) / "attack").glob("enterprise-attack*.json*")
+        if p.name.endswith((".json", ".json.gz"))
+    ]
+    if not candidates:
+        raise FileNotFoundError(f"no attack/enterprise-attack*.json[.gz] under {data_dir}")
+    return max(candidates, key=lambda p: (tuple(int(n) for n in re.findall(r"\d+", p.name)), p.name))
+
+
+def _attack_procedures(reader: _Reader, resolve: _Resolver) -> list[LabelledSentence]:
+    objects = reader.json(attack_bundle_path(reader.data_dir))["objects"]
+    technique_ids = {}
+    for obj in objects:
+        if obj.get("type") == "attack-pattern":
+            for ref in obj.get("external_references", []) or []:
+                if ref.get("source_name") == "mitre-attack" and ref.get("external_id"):
+                    technique_ids[obj["id"]] = ref["external_id"]
+                    break
+    out = []
+    for rel in objects:
+        if rel.get("type") != "relationship" or rel.get("relationship_type") != "uses":
+            continue
+        if rel.get("revoked") or rel.get("x_mitre_deprecated") or not rel.get("description"):
+            continue
+        cited = technique_ids.get(rel.get("target_ref", ""))
+        if not cited:
+            continue
+        labels = resolve.labels([cited])
+        text = clean_procedure_text(rel["description"])
+        if labels and text:
+            out.append(LabelledSentence(text, labels, "attack-procedure", f"attack:{rel['source_ref']}"))
+    return out
+
+
+def _bootstrap(reader: _Reader, resolve: _Resolver) -> list[LabelledSentence]:
+    raw = reader.json(reader.data_dir / "tram" / "bootstrap-training-data.json")
+    reports = raw if isinstance(raw, list) else [raw]
+    out = []
+    index = 0
+    for report in reports:
+        for item in report.get("sentences", []):
+            group = f"bootstrap:{report['name']}" if len(reports) > 1 else f"bootstrap:{index // 50}"
+            index += 1
+            if item.get("disposition", "accept") != "accept":
+                continue
+            cited = [m["attack_id"] for m in item.get("mappings", []) if m.get("attack_id")]
+            labels = resolve.labels(cited)
+            text = clean_procedure_text(item.get("text", ""))
+            if labels and text:
+                out.append(LabelledSentence(text, labels, "tram-bootstrap", group))
+    return out
+
+
+def _tram2(reader: _Reader, resolve: _Resolver) -> list[LabelledSentence]:
+    out = []
+    for item in reader.json(reader.data_dir / "tram" / "tram2-single_label.json"):
+        labels = resolve.labels([item["label"]])
+        text = _WS.sub(" ", item.get("text", "")).strip()
+        if labels and text:
+            out.append(LabelledSentence(text, labels, "tram2", item.get("doc_title", "")))
+    return out
+
+
+def _tram_reports(reader: _Reader, resolve: _Resolver, heldout: set[str]) -> list[LabelledSentence]:
+    out = []
+    for path in sorted((reader.data_dir / "tram" / "mjson").glob("*.mjson")):
+        if path.name in heldout:
+            continue
+        doc = reader.json(path)
+        for sentence, cited in label_report_sentences(doc["signal"], mjson_spans(doc)):
+            labels = resolve.labels(sorted(cited))
+            if cited and not labels:
+                continue  # only unknown techniques: neither a usable positive nor a true negative
+            out.append(LabelledSentence(sentence.text, labels, "tram-report", path.name))
+    return out
+
+
+def _negatives(reader: _Reader) -> list[LabelledSentence]:
+    out = []
+    for index, text in enumerate(reader.json(reader.data_dir / "tram" / "negative_data.json")):
+        text = _WS.sub(" ", text).strip()
+        if any(ch.isalnum() for ch in text):
+            out.append(LabelledSentence(text, (), "tram-negative", f"negative:{index // 200}"))
+    return out
+
+
+def _dedupe(sentences: Iterable[LabelledSentence]) -> list[LabelledSentence]:
+    """First occurrence of each (source, text, labels)."""
+    seen: set[tuple[str, str, tuple[str, ...]]] = set()
+    out = []
+    for s in sentences:
+        key = (s.source, s.text, s.labels)
+        if key not in seen:
+            seen.add(key)
+            out.append(s)
+    return out
+
+
+def _slug(name: str) -> str:
+    return leak_form(name.removesuffix(".mjson").replace("_", " "))
+
+
+def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str] | None = None) -> TrainingData:
+    """All labelled training sentences from ``data_dir``, held-out reports excluded and leaks removed.
+
+    ``heldout`` names .mjson files (default :func:`read_heldout_names`; ``[]`` holds nothing out).
+    Held-out .mjson files are not used for training. Dropped as leaks, and counted in ``removed_leaks``
+    / ``removed_by_source``: TRAM2 sentences whose ``doc_title`` is a held-out report, bootstrap
+    sentences identical to one of those (in :func:`leak_form`), and sentences of any source whose
+    text occurs in a held-out report (:func:`remove_leaks`). Identical (text, labels) pairs are kept
+    once per source.
+    """
+    reader = _Reader(Path(data_dir))
+    resolve = _Resolver(catalog)
+    heldout_names = read_heldout_names() if heldout is None else list(heldout)
+    heldout_reports = _load_heldout(reader, catalog, heldout_names)
+
+    sentences = _dedupe([
+        *_attack_procedures(reader, resolve),
+        *_bootstrap(reader, resolve),
+        *_tram2(reader, resolve),
+        *_tram_reports(reader, resolve, set(heldout_names)),
+        *_negatives(reader),
+    ])
+
+    # TRAM2 sentences annotated in a held-out report, and bootstrap copies of them (the bootstrap file
+    # includes the TRAM2 annotations without their document): many are too short for the substring check.
+    heldout_slugs = {_slug(name) for name in heldout_names}
+    heldout_tram2 = {
+        leak_form(s.text) for s in sentences if s.source == "tram2" and leak_form(s.group) in heldout_slugs
+    }
+    removed: Counter[str] = Counter()
+    kept = []
+    for s in sentences:
+        if (s.source == "tram2" and leak_form(s.group) in heldout_slugs) or (
+            s.source == "tram-bootstrap" and leak_form(s.text) in heldout_tram2
+        ):
+            removed[s.source] += 1
+        else:
+            kept.append(s)
+    sentences, leaks = remove_leaks(kept, [r.text for r in heldout_reports])
+    removed.update(leaks)
+
+    return TrainingData(
+        sentences=sentences,
+        removed_leaks=sum(removed.values()),
+        removed_by_source=dict(sorted(removed.items())),
+        file_hashes=dict(sorted(reader.hashes.items())),
+        unknown_ids=dict(resolve.unknown.most_common()),
+    )

@@ -1,0 +1,102 @@
+"""The classifier's parts on a small synthetic problem: pruned model = trained model, safe saving and
+loading, the version check, and how classifier mentions enter the sighting rule."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import sklearn
+
+from breachminer.records import Sentence
+from extractors.sightings import decide_sightings
+from models.classifier import (
+    CARD_FILE,
+    ModelCompatibilityError,
+    SparseLinearOvR,
+    TechniqueClassifier,
+    binarize,
+    build_pipeline,
+)
+from models.tagger import ClassifierTagger
+
+TEXTS = {
+    "T1490": ["vssadmin deleted the shadow copies", "shadow copies were removed with wmic", "backups wiped, shadow"],
+    "T1053.005": ["a scheduled task runs the loader", "schtasks created a daily task", "the task scheduler job"],
+    "T1486": ["files were encrypted with AES", "the ransomware encrypts every file", "encrypted documents"],
+}
+NEGATIVES = ["the company published its annual report", "the weather was fine", "contact the press office"]
+
+
+@pytest.fixture(scope="module")
+def small_model() -> TechniqueClassifier:
+    texts, labels = [], []
+    for technique, examples in TEXTS.items():
+        for text in examples * 4:
+            texts.append(text)
+            labels.append((technique,))
+    texts += NEGATIVES * 4
+    labels += [()] * (len(NEGATIVES) * 4)
+    classes = sorted(TEXTS)
+    pipeline = build_pipeline(word_features=500, char_features=500, n_jobs=1)
+    x = pipeline.named_steps["features"].fit_transform(texts)
+    x.sort_indices()
+    pipeline.named_steps["clf"].fit(x, binarize(labels, classes).toarray())
+    full = pipeline.named_steps["clf"].predict_proba(x)
+    pipeline.steps[-1] = ("clf", SparseLinearOvR.from_ovr(pipeline.named_steps["clf"], classes, keep=10_000))
+    model = TechniqueClassifier(pipeline, classes, thresholds={"T1486": 0.4}, default_threshold=0.5,
+                                card={"model_version": "test-1", "libraries": {"scikit-learn": sklearn.__version__}})
+    assert np.allclose(model.predict_proba(texts), full, atol=1e-5)  # the sparse model is the trained model
+    return model
+
+
+def test_scores_are_probabilities_per_label(small_model) -> None:
+    scores = small_model.predict_proba(["vssadmin deleted the shadow copies", "the weather was fine"])
+    assert scores.shape == (2, 3) and ((scores >= 0) & (scores <= 1)).all()
+    assert small_model.labels[int(scores[0].argmax())] == "T1490"
+    assert scores[1].max() < scores[0].max()
+    assert small_model.predict_proba([]).shape == (0, 3)
+
+
+def test_save_and_load_round_trip_without_pickle(small_model, tmp_path) -> None:
+    small_model.save(tmp_path)
+    loaded = TechniqueClassifier.load(tmp_path)
+    texts = ["schtasks created a daily task", "files were encrypted"]
+    assert np.allclose(loaded.predict_proba(texts), small_model.predict_proba(texts))
+    assert loaded.thresholds == {"T1486": 0.4} and loaded.version == "test-1"
+
+
+def test_incompatible_scikit_learn_version_is_refused(small_model, tmp_path) -> None:
+    small_model.save(tmp_path)
+    card = json.loads((tmp_path / CARD_FILE).read_text())
+    card["libraries"]["scikit-learn"] = "0.24.2"
+    (tmp_path / CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(ModelCompatibilityError, match=r"scikit-learn 0\.24\.2"):
+        TechniqueClassifier.load(tmp_path)
+
+
+def test_tampered_artifact_is_refused(small_model, tmp_path) -> None:
+    path = small_model.save(tmp_path)
+    path.write_bytes(path.read_bytes() + b"x")
+    with pytest.raises(ModelCompatibilityError, match="does not match"):
+        TechniqueClassifier.load(tmp_path)
+
+
+def test_missing_model_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="breachminer train"):
+        TechniqueClassifier.load(tmp_path)
+
+
+def test_classifier_mentions_enter_the_sighting_rule(small_model) -> None:
+    tagger = ClassifierTagger(small_model, sighting_threshold=0.6)
+    sentences = [Sentence(0, 0, 10, "vssadmin deleted the shadow copies"), Sentence(1, 11, 30, "the weather was fine")]
+    mentions = tagger.tag(sentences)
+    assert mentions and all(m.method == "classifier" and m.tagger_version == "test-1" for m in mentions)
+    assert {m.sentence_index for m in mentions} == {0}
+    top = max(mentions, key=lambda m: m.score)
+    assert top.technique_id == "T1490" and "p=" in top.detail
+    p = float(top.detail.split("p=")[1].split()[0])
+    expected = min(0.999, 1 - 0.4 ** (p / 0.5))  # at the threshold the score equals the sighting threshold
+    assert abs(top.score - round(expected, 4)) < 1e-3
+    assert "T1490" in {s.technique_id for s in decide_sightings(mentions, 0.6)}

@@ -1,0 +1,223 @@
+"""Training data for the technique classifier: sources, labels, held-out exclusion and leak removal."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from conftest import SHARED_DATA, needs_shared
+
+from models.training_data import (
+    SOURCES,
+    LabelledSentence,
+    attack_bundle_path,
+    clean_procedure_text,
+    label_report_sentences,
+    load_heldout_reports,
+    load_training_data,
+    mjson_spans,
+    read_heldout_names,
+    remove_leaks,
+    split_report,
+)
+
+MJSON = SHARED_DATA / "tram" / "mjson"
+ALIGNMENT_REPORT = "AA21200B_Chinese_StateSponsored_Cyber_Operations_Observed_TTPs.mjson"  # not held out
+
+
+# ------------------------------------------------------------------------------ no data needed
+
+
+def test_heldout_list_names_30_distinct_mjson_files() -> None:
+    names = read_heldout_names()
+    assert len(names) == 30
+    assert len(set(names)) == 30
+    assert all(n.endswith(".mjson") and not n.startswith("#") for n in names)
+    assert ALIGNMENT_REPORT not in names
+
+
+def test_read_heldout_names_skips_comments_and_blanks(tmp_path) -> None:
+    path = tmp_path / "list.txt"
+    path.write_text("# comment\n\n a.mjson \n# b.mjson\nc.mjson\n", encoding="utf-8")
+    assert read_heldout_names(path) == ["a.mjson", "c.mjson"]
+
+
+def test_clean_procedure_text() -> None:
+    raw = (
+        "[APT29](https://attack.mitre.org/groups/G0016) has used <code>rundll32.exe</code> to load "
+        "[Cobalt Strike](https://attack.mitre.org/software/S0154) `beacon`.(Citation: Mandiant APT29 Nov 2018)"
+        "(Citation: FireEye   2020)\n  It also  used WMI. (Citation: X)"
+    )
+    assert clean_procedure_text(raw) == (
+        "APT29 has used rundll32.exe to load Cobalt Strike beacon. It also used WMI."
+    )
+    assert clean_procedure_text("(Citation: only)") == ""
+    assert clean_procedure_text("searches for extensions: .doc .docx and .rar .(Citation: A)") == (
+        "searches for extensions: .doc .docx and .rar.")
+
+
+def _s(text: str, source: str = "tram2", labels: tuple[str, ...] = ("T1059",)) -> LabelledSentence:
+    return LabelledSentence(text, labels, source, "g")
+
+
+def test_remove_leaks() -> None:
+    heldout = [
+        "The actor ran PowerShell, then used   rundll32.exe to load the DLL.\n\nIt deleted volume shadow copies "
+        "with vssadmin before encrypting files on every reachable share.",
+        "A second report: the xransomware encrypted the files quickly and quietly.",
+    ]
+    long_leak = _s("It DELETED volume shadow copies with vssadmin, before encrypting files on every reachable share")
+    short_leak = _s("then used rundll32.exe to load", source="tram-bootstrap")  # 6 words, < 8: substring path
+    six_words = _s("rundll32.exe to load the DLL", source="tram-negative", labels=())  # "rundll32 exe ..": 6
+    five_words = _s("used rundll32 exe to load", source="tram-report")  # 5 words: never a leak
+    not_consecutive = _s("The actor ran PowerShell then deleted volume shadow copies with vssadmin")
+    partial_word = _s("ransomware encrypted the files quickly and quietly")  # held-out has "xransomware"
+    unrelated = _s("The loader contacts its command and control server over HTTPS every ten minutes.")
+    sentences = [long_leak, short_leak, six_words, five_words, not_consecutive, partial_word, unrelated]
+
+    kept, removed = remove_leaks(sentences, heldout)
+
+    assert kept == [five_words, not_consecutive, partial_word, unrelated]
+    assert removed == {"tram2": 1, "tram-bootstrap": 1, "tram-negative": 1}
+    assert remove_leaks(sentences, []) == (sentences, {})
+
+
+def test_split_report_skips_metadata_and_keeps_raw_offsets() -> None:
+    signal = (
+        "title: A Report\nurl: https://example.com/x\n\n"
+        "Heading without a full stop\n"
+        "The malware runs cmd.exe. It then copies itself to the Startup folder and\r\n"
+        "keeps running after reboot.\n\n"
+        "\u2022 Bullet item one\n"
+        "\u2022 Bullet item two."
+    )
+    sentences = split_report(signal)
+    assert [s.text for s in sentences] == [
+        "Heading without a full stop",
+        "The malware runs cmd.exe.",
+        "It then copies itself to the Startup folder and keeps running after reboot.",
+        "\u2022 Bullet item one",
+        "\u2022 Bullet item two.",
+    ]
+    for s in sentences:
+        assert re.sub(r"\s+", " ", signal[s.start:s.end]).strip() == s.text
+
+    start = signal.index("copies")
+    spans = [(start, start + len("copies itself to the Startup"), "T1547.001"),
+             (signal.index("cmd.exe"), signal.index("cmd.exe") + 7, "T1059.003"),
+             (signal.index("reboot"), signal.index("reboot.") + 8, "T1547")]  # ends on the "\n" after "."
+    labels = [sorted(ids) for _, ids in label_report_sentences(signal, spans)]
+    assert labels == [[], ["T1059.003"], ["T1547", "T1547.001"], [], []]
+
+
+def test_attack_bundle_path_picks_newest_version(tmp_path) -> None:
+    folder = tmp_path / "attack"
+    folder.mkdir()
+    for name in ("enterprise-attack-9.0.json", "enterprise-attack-18.1.json.gz", "enterprise-attack-18.0.json",
+                 "enterprise-attack-99.json.bak"):
+        (folder / name).write_bytes(b"{}")
+    assert attack_bundle_path(tmp_path).name == "enterprise-attack-18.1.json.gz"
+
+
+# ------------------------------------------------------------------------------ real data
+
+
+@pytest.fixture(scope="module")
+def training(catalog):
+    return load_training_data(SHARED_DATA, catalog)
+
+
+@needs_shared
+def test_heldout_reports_exist_and_load(catalog) -> None:
+    names = read_heldout_names()
+    assert all((MJSON / n).is_file() for n in names)
+    reports = load_heldout_reports(SHARED_DATA, catalog)
+    assert [r.name for r in reports] == names
+    assert all(len(r.labels) >= 3 for r in reports)  # eligibility rule: >= 3 annotated spans
+    assert all(t in catalog.active for r in reports for t in r.labels)
+    assert not any("T1574.002" in r.labels for r in reports)
+    assert all("\n\n\n" not in r.text and "\r" not in r.text for r in reports)
+
+
+@needs_shared
+def test_counts_per_source(training) -> None:
+    counts = training.counts()
+    assert set(counts) == set(SOURCES)
+    expected = {  # (min, max) sentences; positives / negatives by construction of each source
+        "attack-procedure": (15_500, 16_100),
+        "tram-bootstrap": (8_500, 10_600),
+        "tram2": (3_000, 4_300),
+        "tram-report": (18_000, 30_000),
+        "tram-negative": (10_500, 11_600),
+    }
+    for source, (low, high) in expected.items():
+        assert low <= counts[source]["sentences"] <= high, (source, counts[source])
+    assert counts["attack-procedure"]["techniques"] >= 590
+    assert counts["attack-procedure"]["negatives"] == counts["tram-bootstrap"]["negatives"] == 0
+    assert counts["tram-negative"]["positives"] == 0
+    assert 2_000 <= counts["tram-report"]["positives"] <= 4_500
+    assert counts["tram-report"]["negatives"] > counts["tram-report"]["positives"]
+    assert 40 <= counts["tram2"]["techniques"] <= 50
+    assert 60 <= counts["tram-report"]["techniques"] <= 77
+
+
+@needs_shared
+def test_labels_are_active_techniques(training, catalog) -> None:
+    labels = {t for s in training.sentences for t in s.labels}
+    assert labels <= set(catalog.active)
+    assert "T1574.002" not in labels
+    assert "T1574.001" in labels
+    assert all(s.labels == tuple(sorted(set(s.labels))) for s in training.sentences)
+    assert all(s.text and s.text == s.text.strip() for s in training.sentences)
+    assert not training.unknown_ids  # every TRAM and ATT&CK ID resolves in v18.1
+
+
+@needs_shared
+def test_heldout_reports_never_feed_training(training) -> None:
+    names = set(read_heldout_names())
+    slugs = {re.sub(r"[^a-z0-9]", "", n.removesuffix(".mjson").lower()) for n in names}
+    assert not any(s.group in names for s in training.sentences)
+    assert not any(
+        re.sub(r"[^a-z0-9]", "", s.group.lower()) in slugs for s in training.sentences if s.source == "tram2"
+    )
+    assert len({s.group for s in training.sentences if s.source == "tram-report"}) == 151 - 30
+    assert training.removed_leaks == sum(training.removed_by_source.values()) > 1_000
+    assert training.removed_by_source["tram2"] > 800
+
+
+@needs_shared
+def test_no_duplicates_within_a_source(training) -> None:
+    keys = [(s.source, s.text, s.labels) for s in training.sentences]
+    assert len(keys) == len(set(keys))
+
+
+@needs_shared
+def test_file_hashes_cover_every_input(training) -> None:
+    hashes = training.file_hashes
+    assert "attack/enterprise-attack-18.1.json.gz" in hashes
+    assert {"tram/bootstrap-training-data.json", "tram/tram2-single_label.json", "tram/negative_data.json"} <= set(
+        hashes)
+    assert sum(1 for k in hashes if k.startswith("tram/mjson/")) == 151  # held-out files are read for leak removal
+    assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes.values())
+
+
+@needs_shared
+def test_mjson_spans_line_up_with_sentences(training) -> None:
+    doc = json.loads((MJSON / ALIGNMENT_REPORT).read_text(encoding="utf-8"))
+    signal, spans = doc["signal"], mjson_spans(doc)
+    assert len(spans) > 30
+    sentences = split_report(signal)
+    for s in sentences:
+        assert re.sub(r"\s+", " ", signal[s.start:s.end]).strip() == s.text
+    by_text = {s.text: s.labels for s in training.sentences if s.group == ALIGNMENT_REPORT}
+    for start, end, tid in spans:
+        span_words = re.findall(r"\w+", signal[start:end])
+        overlapping = [s for s in sentences if s.start < end and s.end > start]
+        assert overlapping, (tid, signal[start:end])
+        # the overlapping sentences' text holds the annotated text, and they carry the span's technique
+        joined = " ".join(s.text for s in overlapping)
+        assert all(w in joined for w in span_words), (tid, signal[start:end], joined)
+        assert any(tid in by_text.get(s.text, ()) for s in overlapping), (tid, signal[start:end])
+    deletion = "cyber actors have been observed deleting files using rm or del commands."
+    assert any(deletion in text and labels == ("T1070.004",) for text, labels in by_text.items())
