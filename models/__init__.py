@@ -1,6 +1,3 @@
-"""The trained sentence classifier: features, training, evaluation, the shipped artifact and its card.
-
-Not built yet (the classifier issue). It will plug into the pipeline as one more tagger
-(``extractors.taggers.base.Tagger``, method ``classifier``), so ingest, tag and the warehouse need
-no change beyond registering it.
-"""
+"""The trained sentence classifier: training data (training_data.py), the model and its artifact
+(classifier.py), training (train.py), held-out evaluation (evaluate.py) and the ``classifier`` tagger
+(tagger.py). The shipped artifact and its model card live in ``models/artifacts/``."""

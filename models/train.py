@@ -76,7 +76,6 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
     """Fit, calibrate and package a classifier (not yet saved)."""
     import scipy
     import sklearn
-    import skops
 
     started = time.perf_counter()
     data = data or load_training_data(data_dir, catalog)
@@ -85,7 +84,8 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
     labels = sorted(t for t, n in counts.items() if n >= MIN_EXAMPLES and t in catalog.active)
     train_idx, val_idx = split_by_group(sentences, VALIDATION_SHARE, seed)
 
-    pipeline = build_pipeline(seed=seed, n_jobs=n_jobs, **pipeline_args)
+    build_args = {"seed": seed, **pipeline_args}
+    pipeline = build_pipeline(n_jobs=n_jobs, **build_args)
     features = pipeline.named_steps["features"]
     x_train = features.fit_transform([sentences[i].text for i in train_idx])
     x_train.sort_indices()
@@ -117,6 +117,7 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "attack_version": catalog.attack_version,
         "seed": seed,
+        "build_args": build_args,
         "training_data": {
             "files_sha256": data.file_hashes,
             "sentences": len(sentences),
@@ -131,9 +132,9 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
         },
         "pipeline": {
             "features": "word 1-2-gram TF-IDF + char_wb n-gram TF-IDF (bounded vocabularies)",
-            "classifier": "one-vs-rest LogisticRegression(liblinear, class_weight=balanced), weights pruned to "
+            "classifier": "one-vs-rest logistic regression (SGDClassifier, log loss), weights pruned to "
                           f"the {keep} strongest per technique",
-            "params": {k: v for k, v in pipeline_args.items()},
+            "keep_per_technique": keep,
         },
         "calibration": {
             "method": "global threshold maximising report-level parent micro-F1 on validation reports",
@@ -142,7 +143,7 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
         },
         "libraries": {
             "scikit-learn": sklearn.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
-            "skops": skops.__version__, "python": platform.python_version(),
+            "python": platform.python_version(),
         },
         "train_seconds": round(seconds, 1),
         "license": "Trained on MITRE ATT&CK procedure examples (© 2025 The MITRE Corporation, reproduced with "

@@ -57,6 +57,7 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this JSON file")] = None,
     model_dir: Annotated[Path | None, typer.Option(help="model folder [default: the shipped model]")] = None,
     baseline: Annotated[bool, typer.Option(help="train and score the TRAM-style baseline")] = True,
+    update_card: Annotated[bool, typer.Option(help="store the results in the model card")] = False,
 ) -> None:
     """Score every method, the hybrid and a TRAM-style baseline on the held-out reports.
 
@@ -65,7 +66,7 @@ def evaluate(
     from rich.table import Table
 
     from breachminer.catalog import AttackCatalog
-    from models.classifier import MODEL_DIR, ModelCompatibilityError, TechniqueClassifier
+    from models.classifier import CARD_FILE, MODEL_DIR, ModelCompatibilityError, TechniqueClassifier
     from models.evaluate import evaluate as run_evaluation
 
     catalog = AttackCatalog.load(get_settings().catalog_path)
@@ -100,6 +101,12 @@ def evaluate(
     if json_out:
         json_out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         console.print(f"wrote {json_out}")
+    if update_card:
+        card_path = (model_dir or MODEL_DIR) / CARD_FILE
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        card["evaluation"] = {k: v for k, v in results.items() if k != "top20_parent"}
+        card_path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+        console.print(f"stored the results in {card_path}")
 
 
 def retag(

@@ -1,0 +1,104 @@
+"""train / evaluate / retag as a user runs them, on the real training data (skipped without ../shared),
+and the hybrid tagger inside ingest with the shipped model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLES, SHARED_DATA, needs_shared
+from typer.testing import CliRunner
+
+import warehouse.db as wh
+from breachminer.catalog import AttackCatalog
+from breachminer.cli import app
+from flows.ingest import run_ingest
+from models.classifier import MODEL_DIR, TechniqueClassifier
+from models.train import train
+from models.training_data import load_training_data
+
+runner = CliRunner()
+SHIPPED = MODEL_DIR / "model-card.json"
+needs_model = pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped model in models/artifacts")
+
+
+@needs_model
+def test_shipped_model_is_small_versioned_and_loads() -> None:
+    card = json.loads(SHIPPED.read_text())
+    model = TechniqueClassifier.load()
+    assert (MODEL_DIR / card["artifact"]).stat().st_size <= 25 * 1024 * 1024
+    assert card["attack_version"] == "18.1" and len(card["labels"]) >= 300
+    assert {"scikit-learn", "numpy", "scipy"} <= set(card["libraries"])
+    assert card["training_data"]["removed_leaks"] > 0 and card["training_data"]["files_sha256"]
+    scores = model.predict_proba(["The attackers deleted volume shadow copies with vssadmin to prevent recovery."])
+    assert model.labels[int(scores.argmax())] == "T1490"
+
+
+@needs_model
+@pytest.mark.usefixtures("prefect_harness")
+def test_ingest_uses_the_classifier_and_retag_replaces_it(db_file, monkeypatch) -> None:
+    manifest = str(SAMPLES.parent / "sources.csv")
+    monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")
+    run_ingest([manifest], str(db_file), workers=1)
+    with wh.connect(db_file, read_only=True) as con:
+        assert wh.first_row(con, "SELECT count(*) FROM mentions WHERE method = 'classifier'")[0] == 0
+        before = wh.sighting_count(con)
+    monkeypatch.delenv("BREACHMINER_CLASSIFIER")
+    result = runner.invoke(app, ["retag", "--db", str(db_file)], catch_exceptions=False)
+    assert result.exit_code == 0 and "retagged 4 reports" in result.output
+    with wh.connect(db_file, read_only=True) as con:
+        versions = con.execute("SELECT DISTINCT model_version FROM mentions WHERE method = 'classifier'").fetchall()
+        after = wh.sighting_count(con)
+        kept = wh.first_row(con, "SELECT count(*) FROM mentions WHERE method <> 'classifier'")[0]
+    assert versions == [(TechniqueClassifier.load().version,)]
+    assert after > before and kept > 0
+    again = runner.invoke(app, ["retag", "--db", str(db_file)], catch_exceptions=False)
+    assert "retagged 0 reports" in again.output
+
+
+@needs_shared
+def test_training_path_on_a_slice_of_the_real_data(tmp_path) -> None:
+    catalog = AttackCatalog.load()
+    data = load_training_data(SHARED_DATA, catalog)
+    sources = {"attack-procedure": 3000, "tram-report": 6000, "tram-negative": 1500}
+    taken: dict[str, int] = {}
+    subset = []
+    for sentence in data.sentences:
+        if taken.get(sentence.source, 0) < sources.get(sentence.source, 0):
+            taken[sentence.source] = taken.get(sentence.source, 0) + 1
+            subset.append(sentence)
+    data.sentences = subset
+    model, report = train(SHARED_DATA, catalog, data=data, word_features=5000, char_features=5000, epochs=3)
+    assert report.n_labels > 20 and 0 < report.threshold < 1
+    path = model.save(tmp_path)
+    loaded = TechniqueClassifier.load(tmp_path)
+    assert loaded.labels == model.labels and path.exists()
+    card = json.loads((tmp_path / "model-card.json").read_text())
+    assert card["seed"] == 20261127 and card["calibration"]["validation_f1"] == round(report.validation_f1, 4)
+
+
+@needs_shared
+@needs_model
+def test_evaluate_writes_the_table(tmp_path) -> None:
+    out = tmp_path / "eval.json"
+    result = runner.invoke(app, ["evaluate", "--data", str(SHARED_DATA), "--no-baseline", "--json", str(out)],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    results = json.loads(out.read_text())
+    assert results["heldout_reports"] == 30
+    assert set(results["methods"]) == {"id", "name", "lexicon", "classifier", "hybrid"}
+    for levels in results["methods"].values():
+        for level in ("parent", "exact"):
+            for kind in ("micro", "macro"):
+                assert set(levels[level][kind]) == {"precision", "recall", "f1"}
+    assert len(results["top20_parent"]) == 20
+    hybrid, single = results["methods"]["hybrid"]["parent"]["micro"]["f1"], results["methods"]["id"]["parent"]
+    assert hybrid > single["micro"]["f1"]
+
+
+def test_train_without_data_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["train", "--data", str(tmp_path / "nothing")])
+    assert result.exit_code == 1 and "no training data" in result.output
+    assert Path(tmp_path).exists()
