@@ -11,7 +11,7 @@ overrides the environment where it has a flag (``--db`` over ``BREACHMINER_DB``)
 | ``BREACHMINER_WORKERS`` | number of CPUs | documents extracted and tagged in parallel |
 | ``BREACHMINER_MAX_BYTES`` | 100 MB | larger inputs are refused (recorded as a failure) |
 | ``BREACHMINER_MAX_PAGES`` | 500 | PDF pages read per document; the rest is skipped and noted |
-| ``BREACHMINER_SIGHTING_THRESHOLD`` | 0.6 | report-level evidence score a technique needs to count |
+| ``BREACHMINER_SIGHTING_THRESHOLD`` | model's calibrated value, else 0.6 | evidence a technique needs to count |
 | ``BREACHMINER_MODEL_DIR`` | ``models/artifacts`` (shipped) | the classifier artifact and its card |
 | ``BREACHMINER_CLASSIFIER`` | ``1`` | ``0`` tags with id, name and lexicon only |
 """
@@ -43,7 +43,7 @@ class Settings:
     workers: int
     max_bytes: int
     max_pages: int
-    sighting_threshold: float
+    sighting_threshold: float | None  # None: the model's calibrated value, or the rules-only default
     model_dir: Path | None
     use_classifier: bool
 
@@ -59,7 +59,8 @@ class Settings:
             workers=max(1, int(_env("BREACHMINER_WORKERS", str(os.cpu_count() or 1)))),
             max_bytes=int(_env("BREACHMINER_MAX_BYTES", str(100 * 1024 * 1024))),
             max_pages=int(_env("BREACHMINER_MAX_PAGES", "500")),
-            sighting_threshold=float(_env("BREACHMINER_SIGHTING_THRESHOLD", str(DEFAULT_SIGHTING_THRESHOLD))),
+            sighting_threshold=float(os.environ["BREACHMINER_SIGHTING_THRESHOLD"])
+            if os.environ.get("BREACHMINER_SIGHTING_THRESHOLD", "").strip() else None,
             model_dir=Path(os.environ["BREACHMINER_MODEL_DIR"]) if os.environ.get("BREACHMINER_MODEL_DIR") else None,
             use_classifier=_env("BREACHMINER_CLASSIFIER", "1") not in ("0", "false", "no"),
         )

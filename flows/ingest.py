@@ -40,7 +40,7 @@ class AnalysisFailure:
 
 
 @task(name="analyse-document", task_run_name="analyse {item.location}")
-def analyse_document(item: SourceItem, catalog_path: str, threshold: float, max_pages: int, max_bytes: int,
+def analyse_document(item: SourceItem, catalog_path: str, threshold: float | None, max_pages: int, max_bytes: int,
                      model_dir: str | None = None, use_classifier: bool = True) -> DocumentAnalysis | AnalysisFailure:
     """Read, extract, split and tag one document. Failures are returned, not raised, with their stage."""
     if item.is_url:

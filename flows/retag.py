@@ -36,7 +36,7 @@ def retag_flow(db_path: str, model_dir: str | None = None) -> dict[str, Any]:
             sentences = wh.report_sentences(con, report_id)
             kept = wh.report_mentions(con, report_id, exclude_method=tagger.method)
         fresh = tagger.tag(sentences)
-        sightings = decide_sightings(kept + fresh, settings.sighting_threshold)
+        sightings = decide_sightings(kept + fresh, tagger.sighting_threshold)
         with wh.connect(db_path) as con:
             wh.replace_method_mentions(con, report_id, tagger.method, tagger.version, fresh, sightings)
         report_progress("retag", done, len(todo))

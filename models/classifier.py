@@ -124,6 +124,8 @@ class TechniqueClassifier:
     thresholds: dict[str, float]
     default_threshold: float
     card: dict[str, Any] = field(default_factory=dict)
+    hybrid_threshold: float | None = None  # classifier threshold inside the hybrid rule
+    hybrid_sighting_threshold: float | None = None  # sighting threshold of the hybrid rule
 
     @property
     def version(self) -> str:
@@ -166,6 +168,8 @@ class TechniqueClassifier:
             "labels": self.labels,
             "thresholds": self.thresholds,
             "default_threshold": self.default_threshold,
+            "hybrid_threshold": self.hybrid_threshold,
+            "hybrid_sighting_threshold": self.hybrid_sighting_threshold,
             "artifact": MODEL_FILE,
             "artifact_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "artifact_bytes": path.stat().st_size,
@@ -212,7 +216,9 @@ class TechniqueClassifier:
         if labels != list(card["labels"]):
             raise ModelCompatibilityError(f"{path}: labels differ from the model card")
         return cls(pipeline=pipeline, labels=labels, thresholds=dict(card["thresholds"]),
-                   default_threshold=float(card["default_threshold"]), card=card)
+                   default_threshold=float(card["default_threshold"]), card=card,
+                   hybrid_threshold=card.get("hybrid_threshold"),
+                   hybrid_sighting_threshold=card.get("hybrid_sighting_threshold"))
 
 
 def _minor(version: str) -> str:

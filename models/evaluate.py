@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from breachminer.catalog import AttackCatalog
+from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD
 from extractors.sentences import split_sentences
 from extractors.sightings import decide_sightings
 from models.classifier import TechniqueClassifier, binarize
-from models.tagger import default_taggers
+from models.tagger import default_taggers, resolve_sighting_threshold
 from models.training_data import HeldoutReport, TrainingData, load_heldout_reports, load_training_data
 
 METHODS = ("id", "name", "lexicon", "classifier", "hybrid", "tram-baseline")
@@ -107,14 +108,19 @@ def evaluate(data_dir: Path, catalog: AttackCatalog, model: TechniqueClassifier,
     truth = {r.name: set(r.labels) for r in reports}
     predicted: dict[str, dict[str, set[str]]] = {m: {} for m in METHODS}
     taggers = default_taggers(catalog, model)
+    hybrid_threshold = resolve_sighting_threshold(None, model)
     sentences_by_report = {r.name: split_sentences(r.text) for r in reports}
     say(f"tagging {len(reports)} held-out reports")
     for report in reports:
         sentences = sentences_by_report[report.name]
         mentions = [m for tagger in taggers for m in tagger.tag(sentences)]
-        for method in ("id", "name", "lexicon", "classifier"):
+        for method in ("id", "name", "lexicon"):
             predicted[method][report.name] = _sighted(m for m in mentions if m.method == method)
-        predicted["hybrid"][report.name] = _sighted(mentions)
+        # the classifier alone: a technique when any sentence reaches its own calibrated threshold
+        sentence_scores = model.predict_proba([s.text for s in sentences])
+        hits = np.flatnonzero((sentence_scores >= model.threshold_vector()).any(axis=0)) if len(sentences) else []
+        predicted["classifier"][report.name] = {model.labels[j] for j in hits}
+        predicted["hybrid"][report.name] = _sighted(mentions, hybrid_threshold)
 
     if with_baseline:
         say("training the TRAM-style baseline on the same data")
@@ -141,6 +147,7 @@ def evaluate(data_dir: Path, catalog: AttackCatalog, model: TechniqueClassifier,
         "label_universe": len(universe),
         "model_version": model.version,
         "threshold": model.default_threshold,
+        "hybrid": {"classifier_threshold": model.hybrid_threshold, "sighting_threshold": hybrid_threshold},
         "seconds": round(time.perf_counter() - started, 1),
         "methods": {m: {lvl: {k: v for k, v in res.items() if k != "per_technique"} for lvl, res in levels.items()}
                     for m, levels in table.items()},
@@ -153,5 +160,5 @@ def evaluate(data_dir: Path, catalog: AttackCatalog, model: TechniqueClassifier,
     }
 
 
-def _sighted(mentions: Iterable) -> set[str]:
-    return {s.technique_id for s in decide_sightings(mentions)}
+def _sighted(mentions: Iterable, threshold: float | None = None) -> set[str]:
+    return {s.technique_id for s in decide_sightings(mentions, threshold or DEFAULT_SIGHTING_THRESHOLD)}

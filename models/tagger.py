@@ -1,10 +1,14 @@
 """The ``classifier`` method: the trained model as one more tagger (``extractors.taggers.base.Tagger``).
 
 A sentence gets a classifier mention for a technique when its probability reaches half the
-technique's decision threshold. The mention's score maps the probability onto the sighting rule's
-scale: ``score = 1 - (1 - T) ** (p / threshold)``, so a probability at the calibrated threshold
-scores exactly the sighting threshold ``T`` and counts alone, and a weaker one counts only together
-with other evidence (noisy-OR in ``extractors.sightings``). The raw probability is kept in ``detail``.
+classifier threshold. The mention's score maps the probability onto the sighting rule's scale:
+``score = 1 - (1 - T) ** (p / threshold)``, so a probability at the threshold scores exactly the
+sighting threshold ``T`` and counts alone, and a weaker one counts only together with other evidence
+(noisy-OR in ``extractors.sightings``). The raw probability is kept in ``detail``.
+
+Inside the hybrid the classifier threshold and ``T`` are the pair calibrated together on validation
+reports and stored in the model card (``hybrid_threshold``, ``hybrid_sighting_threshold``);
+``BREACHMINER_SIGHTING_THRESHOLD`` overrides ``T``.
 """
 
 from __future__ import annotations
@@ -26,44 +30,64 @@ FLOOR_RATIO = 0.5
 BATCH = 4096
 
 
+def classifier_mentions(scores: np.ndarray, thresholds: np.ndarray, labels: Sequence[str], sighting_threshold: float,
+                        version: str, sentences: Sequence[Sentence] | None = None) -> list[Mention]:
+    """Mentions for every (sentence, technique) scoring at least half its threshold."""
+    miss = 1.0 - sighting_threshold
+    rows, cols = np.nonzero(scores >= FLOOR_RATIO * thresholds)
+    mentions = []
+    for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
+        p, threshold = float(scores[row, col]), float(thresholds[col])
+        sentence = sentences[row] if sentences is not None else None
+        mentions.append(Mention(
+            sentence_index=sentence.index if sentence else row,
+            technique_id=labels[col],
+            method="classifier",
+            score=round(min(0.999, 1.0 - miss ** (p / threshold)), 4),
+            cited="",
+            start=0,
+            end=len(sentence.text) if sentence else 0,
+            detail=f"p={p:.3f} threshold={threshold:.3f}",
+            tagger_version=version,
+        ))
+    return mentions
+
+
 class ClassifierTagger:
-    """Sentence classifier mentions."""
+    """Sentence classifier mentions (hybrid thresholds when the model has them)."""
 
     method = "classifier"
 
-    def __init__(self, model: TechniqueClassifier, sighting_threshold: float = DEFAULT_SIGHTING_THRESHOLD) -> None:
+    def __init__(self, model: TechniqueClassifier, sighting_threshold: float | None = None) -> None:
         self.model = model
         self.version = model.version
-        self.sighting_threshold = sighting_threshold
-        self._thresholds = model.threshold_vector()
+        self.sighting_threshold = resolve_sighting_threshold(sighting_threshold, model)
+        if model.hybrid_threshold is not None:
+            self._thresholds = np.full(len(model.labels), float(model.hybrid_threshold))
+        else:
+            self._thresholds = model.threshold_vector()
 
     def tag(self, sentences: Sequence[Sentence]) -> list[Mention]:
         mentions: list[Mention] = []
-        miss = 1.0 - self.sighting_threshold
         for offset in range(0, len(sentences), BATCH):
             batch = sentences[offset:offset + BATCH]
             scores = self.model.predict_proba([s.text for s in batch])
-            rows, cols = np.nonzero(scores >= FLOOR_RATIO * self._thresholds)
-            for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
-                p = float(scores[row, col])
-                threshold = float(self._thresholds[col])
-                sentence = batch[row]
-                mentions.append(Mention(
-                    sentence_index=sentence.index,
-                    technique_id=self.model.labels[col],
-                    method=self.method,
-                    score=round(min(0.999, 1.0 - miss ** (p / threshold)), 4),
-                    cited="",
-                    start=0,
-                    end=len(sentence.text),
-                    detail=f"p={p:.3f} threshold={threshold:.3f}",
-                    tagger_version=self.version,
-                ))
+            mentions.extend(classifier_mentions(scores, self._thresholds, self.model.labels, self.sighting_threshold,
+                                                self.version, batch))
         return mentions
 
 
+def resolve_sighting_threshold(setting: float | None, model: TechniqueClassifier | None) -> float:
+    """An explicit setting wins; then the model's calibrated hybrid value; then the rules-only default."""
+    if setting is not None:
+        return setting
+    if model is not None and model.hybrid_sighting_threshold is not None:
+        return float(model.hybrid_sighting_threshold)
+    return DEFAULT_SIGHTING_THRESHOLD
+
+
 def default_taggers(catalog: AttackCatalog, model: TechniqueClassifier | None = None,
-                    sighting_threshold: float = DEFAULT_SIGHTING_THRESHOLD) -> list[Tagger]:
+                    sighting_threshold: float | None = None) -> list[Tagger]:
     """The hybrid tagger set: id, name, lexicon, and the classifier when a model is given."""
     taggers: list[Tagger] = [IdTagger(catalog), NameTagger(catalog), LexiconTagger(catalog)]
     if model is not None:
@@ -83,10 +107,11 @@ def load_model(model_dir: Path | str | None = None) -> TechniqueClassifier | Non
 
 
 @lru_cache(maxsize=4)
-def hybrid_analyzer(catalog_path: str, sighting_threshold: float, max_pages: int, model_dir: str | None,
+def hybrid_analyzer(catalog_path: str, sighting_threshold: float | None, max_pages: int, model_dir: str | None,
                     use_classifier: bool) -> DocumentAnalyzer:
     """One analyzer per process and configuration, with the classifier when there is one."""
     catalog = AttackCatalog.load(catalog_path)
     model = load_model(model_dir) if use_classifier else None
-    return DocumentAnalyzer(catalog, default_taggers(catalog, model, sighting_threshold),
-                            sighting_threshold=sighting_threshold, max_pages=max_pages)
+    threshold = resolve_sighting_threshold(sighting_threshold, model)
+    return DocumentAnalyzer(catalog, default_taggers(catalog, model, threshold),
+                            sighting_threshold=threshold, max_pages=max_pages)

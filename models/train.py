@@ -26,6 +26,8 @@ from models.classifier import SparseLinearOvR, TechniqueClassifier, binarize, bu
 from models.training_data import LabelledSentence, TrainingData, load_training_data
 
 VALIDATION_SHARE = 0.15
+REPORT_VALIDATION_SHARE = 0.25
+PROCEDURE = "sgd-ovr-v2"  # bump when the training procedure changes: it is part of the model version
 MIN_EXAMPLES = 5
 
 
@@ -45,11 +47,20 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
-def split_by_group(sentences: list[LabelledSentence], share: float, seed: int) -> tuple[list[int], list[int]]:
-    """Indexes of training and validation sentences; whole groups go to one side."""
-    groups = sorted({s.group for s in sentences})
+def split_by_group(sentences: list[LabelledSentence], share: float, seed: int,
+                   report_share: float = REPORT_VALIDATION_SHARE) -> tuple[list[int], list[int]]:
+    """Indexes of training and validation sentences; whole groups go to one side.
+
+    Full TRAM reports validate at ``report_share`` (they calibrate the thresholds, so enough of them
+    must be there), every other kind of group at ``share``.
+    """
     rng = np.random.default_rng(seed)
-    validation_groups = set(rng.choice(groups, size=max(1, int(len(groups) * share)), replace=False).tolist())
+    validation_groups: set[str] = set()
+    for is_report in (True, False):
+        groups = sorted({s.group for s in sentences if (s.source == "tram-report") == is_report})
+        if groups:
+            size = max(1, int(len(groups) * (report_share if is_report else share)))
+            validation_groups.update(rng.choice(groups, size=size, replace=False).tolist())
     train = [i for i, s in enumerate(sentences) if s.group not in validation_groups]
     validation = [i for i, s in enumerate(sentences) if s.group in validation_groups]
     return train, validation
@@ -68,6 +79,39 @@ def report_level_f1(report_scores: dict[str, np.ndarray], report_labels: dict[st
         fp += len(predicted - truth)
         fn += len(truth - predicted)
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def calibrate_hybrid(report_scores: dict[str, np.ndarray], report_labels: dict[str, set[str]],
+                     report_sentences: dict[str, list[LabelledSentence]], labels: list[str],
+                     catalog: AttackCatalog) -> dict[str, Any]:
+    """Choose (classifier threshold, sighting threshold) for the hybrid on the validation reports."""
+    from breachminer.records import Sentence
+    from extractors.sightings import decide_sightings
+    from models.tagger import classifier_mentions, default_taggers
+
+    rule_taggers = default_taggers(catalog)
+    rule_mentions = {}
+    for name, rows in report_sentences.items():
+        sentences = [Sentence(k, 0, len(row.text), row.text) for k, row in enumerate(rows)]
+        rule_mentions[name] = [m for tagger in rule_taggers for m in tagger.tag(sentences)]
+    universe = {catalog.parent_of_any(t) for labs in report_labels.values() for t in labs}
+    results = []
+    for sighting_threshold in (0.5, 0.6, 0.7, 0.8):
+        for threshold in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6):
+            tp = fp = fn = 0
+            vector = np.full(len(labels), threshold)
+            for name, scores in report_scores.items():
+                mentions = rule_mentions[name] + classifier_mentions(scores, vector, labels, sighting_threshold,
+                                                                     "calibration")
+                predicted = {catalog.parent_of_any(s.technique_id)
+                             for s in decide_sightings(mentions, sighting_threshold)} & universe
+                truth = {catalog.parent_of_any(t) for t in report_labels[name]}
+                tp, fp, fn = tp + len(predicted & truth), fp + len(predicted - truth), fn + len(truth - predicted)
+            f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+            results.append((round(f1, 4), threshold, sighting_threshold))
+    best = max(results)
+    return {"classifier_threshold": best[1], "sighting_threshold": best[2], "validation_f1": best[0],
+            "grid": [list(r) for r in results]}
 
 
 def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: int = 4000,
@@ -110,10 +154,16 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
     best_f1, best_threshold = max(scored, key=lambda pair: (pair[0], pair[1]))
     model.default_threshold = float(best_threshold)
 
+    hybrid = calibrate_hybrid(report_scores, report_labels, {n: [sentences[i] for i in idx] for n, idx in
+                                                              by_report.items()}, fitted_labels, catalog)
+    model.hybrid_threshold = hybrid["classifier_threshold"]
+    model.hybrid_sighting_threshold = hybrid["sighting_threshold"]
+
     seconds = time.perf_counter() - started
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     model.card = {
-        "model_version": f"clf-{stamp}-{_digest(data.file_hashes, seed, keep, pipeline_args)}",
+        "model_version": f"clf-{stamp}-{_digest(PROCEDURE, data.file_hashes, seed, keep, pipeline_args)}",
+        "procedure": PROCEDURE,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "attack_version": catalog.attack_version,
         "seed": seed,
@@ -140,6 +190,11 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
             "method": "global threshold maximising report-level parent micro-F1 on validation reports",
             "validation_f1": round(best_f1, 4),
             "grid": [[t, round(f, 4)] for f, t in scored],
+        },
+        "hybrid_calibration": {
+            "method": "classifier threshold and sighting threshold of the hybrid rule (all four methods) chosen "
+                      "together, maximising report-level parent micro-F1 on the validation reports",
+            **hybrid,
         },
         "libraries": {
             "scikit-learn": sklearn.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
