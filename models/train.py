@@ -27,7 +27,7 @@ from models.training_data import LabelledSentence, TrainingData, load_training_d
 
 VALIDATION_SHARE = 0.15
 REPORT_VALIDATION_SHARE = 0.25
-PROCEDURE = "sgd-ovr-v2"  # bump when the training procedure changes: it is part of the model version
+PROCEDURE = "sgd-ovr-v3"  # bump when the training procedure changes: it is part of the model version
 MIN_EXAMPLES = 5
 
 

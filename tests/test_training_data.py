@@ -221,3 +221,10 @@ def test_mjson_spans_line_up_with_sentences(training) -> None:
         assert any(tid in by_text.get(s.text, ()) for s in overlapping), (tid, signal[start:end])
     deletion = "cyber actors have been observed deleting files using rm or del commands."
     assert any(deletion in text and labels == ("T1070.004",) for text, labels in by_text.items())
+
+
+@needs_shared
+def test_unannotated_attack_table_rows_are_not_negatives(training) -> None:
+    cites = re.compile(r"\bT\s?1\d{3}\b")
+    negatives = [s for s in training.sentences if s.source == "tram-report" and not s.labels]
+    assert negatives and not any(cites.search(s.text) for s in negatives)
