@@ -52,11 +52,6 @@ class Technique:
         """The parent technique's ID (the technique's own ID when it is not a sub-technique)."""
         return self.parent or self.id
 
-    @property
-    def full_name(self) -> str:
-        """``Parent: Sub`` for sub-techniques, the plain name otherwise."""
-        return self.name
-
 
 @dataclass(frozen=True)
 class Tactic:

@@ -315,8 +315,3 @@ def normalise_text(raw: str, *, pdf_lines: bool = True) -> str:
 
 def _ends_sentence(line: str) -> bool:
     return line.endswith((".", ":", "!", "?", ")")) or len(line) < 60
-
-
-def text_fingerprint_source(text: str) -> str:
-    """The text reduced to lowercase words, the basis of the report's text hash."""
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))

@@ -67,7 +67,7 @@ def _content_hash(item: SourceItem) -> str | None:
     return digest.hexdigest()
 
 
-def _load(db_path: str, catalog: AttackCatalog, item: SourceItem, analysis: DocumentAnalysis,
+def _load(db_path: str, item: SourceItem, analysis: DocumentAnalysis,
           signatures: dict[str, list[int]], run_id: str) -> tuple[str, int]:
     """Load one analysed document; returns ("new" | "duplicate", sightings added)."""
     doc = analysis.document
@@ -145,7 +145,7 @@ def ingest_flow(inputs: list[str], db_path: str | None = None) -> dict[str, Any]
             _fail(db_path, item.location, outcome, run_id, counts)
         else:
             try:
-                status, added = _load(db_path, catalog, item, outcome, signatures, run_id)
+                status, added = _load(db_path, item, outcome, signatures, run_id)
                 counts[status] += 1
                 counts["sightings"] += added
             except Exception as exc:

@@ -56,21 +56,19 @@ class SparseLinearOvR(ClassifierMixin, BaseEstimator):
     @classmethod
     def from_ovr(cls, ovr: OneVsRestClassifier, classes: Sequence[str], keep: int = 4000) -> SparseLinearOvR:
         model = cls(keep=keep)
+        n_features = next(e.coef_.shape[1] for e in ovr.estimators_ if hasattr(e, "coef_"))
         rows, cols, values, intercepts = [], [], [], []
         for i, estimator in enumerate(ovr.estimators_):
-            if hasattr(estimator, "coef_"):
-                weights = np.asarray(estimator.coef_, dtype=np.float64).ravel()
-                intercept = float(np.ravel(estimator.intercept_)[0])
-            else:  # a label with one class only in training: constant predictor
-                weights = np.zeros(ovr.n_features_in_ if hasattr(ovr, "n_features_in_") else 0)
-                intercept = -20.0
+            if not hasattr(estimator, "coef_"):  # a label with one class in training: never predicted
+                intercepts.append(-20.0)
+                continue
+            weights = np.asarray(estimator.coef_, dtype=np.float64).ravel()
             top = np.argpartition(-np.abs(weights), min(keep, weights.size - 1))[:keep]
             top = top[weights[top] != 0]
             rows.extend([i] * top.size)
             cols.extend(top.tolist())
             values.extend(weights[top].tolist())
-            intercepts.append(intercept)
-        n_features = ovr.estimators_[0].coef_.shape[1]
+            intercepts.append(float(np.ravel(estimator.intercept_)[0]))
         model.coef_ = sp.csr_matrix(
             (np.asarray(values, dtype=np.float32), (np.asarray(rows), np.asarray(cols))),
             shape=(len(classes), n_features),

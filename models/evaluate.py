@@ -15,7 +15,6 @@ training data, predicting a technique for a report when any sentence scores ≥ 
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -30,22 +29,17 @@ from extractors.sentences import split_sentences
 from extractors.sightings import decide_sightings
 from models.classifier import TechniqueClassifier, binarize
 from models.tagger import default_taggers, resolve_sighting_threshold
-from models.training_data import HeldoutReport, TrainingData, load_heldout_reports, load_training_data
+from models.training_data import HeldoutReport, TrainingData, load_heldout_reports, load_training_data, mjson_spans
 
 METHODS = ("id", "name", "lexicon", "classifier", "hybrid", "tram-baseline")
-_ASET_TECHNIQUE = re.compile(r"\((T\d{4}(?:\.\d{3})?)\)\s*$")
-
-
 def label_universe(data_dir: Path, catalog: AttackCatalog) -> set[str]:
     """Every technique annotated in any TRAM full report (resolved through the catalog)."""
     universe: set[str] = set()
     for path in sorted((data_dir / "tram" / "mjson").glob("*.mjson")):
-        for aset in json.loads(path.read_text(encoding="utf-8")).get("asets", []):
-            match = _ASET_TECHNIQUE.search(str(aset.get("type", "")))
-            if match and aset.get("annots"):
-                resolved = catalog.resolve(match.group(1)).technique_id
-                if resolved:
-                    universe.add(resolved)
+        for _start, _end, cited in mjson_spans(json.loads(path.read_text(encoding="utf-8"))):
+            resolved = catalog.resolve(cited).technique_id
+            if resolved:
+                universe.add(resolved)
     return universe
 
 

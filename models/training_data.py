@@ -44,7 +44,8 @@ from typing import Any
 
 from breachminer.catalog import AttackCatalog
 from breachminer.records import Sentence
-from extractors.documents import normalise_text, text_fingerprint_source
+from extractors.documents import normalise_text
+from extractors.fingerprint import words
 from extractors.sentences import split_sentences
 
 HELDOUT_LIST = Path(__file__).with_name("heldout_reports.txt")
@@ -127,7 +128,7 @@ def clean_procedure_text(text: str) -> str:
 
 def leak_form(text: str) -> str:
     """The form leak checks compare: lowercase ``[a-z0-9]`` words joined by single spaces."""
-    return text_fingerprint_source(text)
+    return " ".join(words(text))
 
 
 def remove_leaks(

@@ -100,3 +100,33 @@ def test_classifier_mentions_enter_the_sighting_rule(small_model) -> None:
     expected = min(0.999, 1 - 0.4 ** (p / 0.5))  # at the threshold the score equals the sighting threshold
     assert abs(top.score - round(expected, 4)) < 1e-3
     assert "T1490" in {s.technique_id for s in decide_sightings(mentions, 0.6)}
+
+
+def test_sighting_threshold_precedence(small_model, monkeypatch) -> None:
+    from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD, get_settings
+    from models.tagger import resolve_sighting_threshold
+
+    assert resolve_sighting_threshold(None, None) == DEFAULT_SIGHTING_THRESHOLD  # rules only
+    small_model.hybrid_sighting_threshold = 0.7
+    try:
+        assert resolve_sighting_threshold(None, small_model) == 0.7  # calibrated with the model
+        monkeypatch.setenv("BREACHMINER_SIGHTING_THRESHOLD", "0.9")
+        assert resolve_sighting_threshold(get_settings().sighting_threshold, small_model) == 0.9  # user wins
+    finally:
+        small_model.hybrid_sighting_threshold = None
+
+
+def test_tag_refuses_an_incompatible_model_clearly(small_model, tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from breachminer.cli import app
+
+    small_model.save(tmp_path)
+    card = json.loads((tmp_path / CARD_FILE).read_text())
+    card["libraries"]["scikit-learn"] = "0.24.2"
+    (tmp_path / CARD_FILE).write_text(json.dumps(card))
+    monkeypatch.setenv("BREACHMINER_MODEL_DIR", str(tmp_path))
+    doc = tmp_path / "note.txt"
+    doc.write_text("The attackers deleted the volume shadow copies with vssadmin. " * 10)
+    result = CliRunner().invoke(app, ["tag", str(doc)])
+    assert result.exit_code == 1 and "scikit-learn 0.24.2" in result.output

@@ -419,13 +419,3 @@ def evidence(con: duckdb.DuckDBPyConnection, technique_id: str, limit: int = 50,
             ORDER BY published NULLS LAST, report_id, sentence_index, method LIMIT ?""",
         [technique_id, technique_id, limit],
     ).df()
-
-
-def run_counts(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
-    row = first_row(
-        con,
-        "SELECT n_sources, n_new, n_unchanged, n_duplicate, n_failed, n_sightings, status FROM runs WHERE run_id = ?",
-        [run_id],
-    )
-    keys = ["sources", "new", "unchanged", "duplicate", "failed", "sightings", "status"]
-    return dict(zip(keys, row, strict=True)) if row else {}
