@@ -14,6 +14,20 @@ overrides the environment where it has a flag (``--db`` over ``BREACHMINER_DB``)
 | ``BREACHMINER_SIGHTING_THRESHOLD`` | model's calibrated value, else 0.6 | evidence a technique needs to count |
 | ``BREACHMINER_MODEL_DIR`` | ``models/artifacts`` (shipped) | the classifier artifact and its card |
 | ``BREACHMINER_CLASSIFIER`` | ``1`` | ``0`` tags with id, name and lexicon only |
+| ``BREACHMINER_CACHE`` | ``reports_corpus/cache`` (checkout) or ``$BREACHMINER_HOME/cache`` | fetched bytes |
+| ``BREACHMINER_ALLOW_PRIVATE`` | ``0`` | ``1`` lets URLs resolve to private/loopback addresses |
+| ``BREACHMINER_OFFLINE`` | ``0`` | ``1``: no network; URLs come from the cache or are skipped |
+| ``BREACHMINER_RESPECT_ROBOTS`` | ``1`` | ``0`` ignores robots.txt |
+| ``BREACHMINER_CONNECT_TIMEOUT`` / ``BREACHMINER_READ_TIMEOUT`` | 10 / 30 s | per connection / per read |
+| ``BREACHMINER_FETCH_DEADLINE`` | 300 s | whole download of one body |
+| ``BREACHMINER_FETCH_RETRIES`` | 3 | retries within a run (429, 5xx, timeouts, dropped connections) |
+| ``BREACHMINER_FETCH_BACKOFF`` | 1 s | first in-run retry delay, doubled each time |
+| ``BREACHMINER_MAX_RETRY_AFTER`` | 120 s | a longer ``Retry-After`` defers the URL to a later run |
+| ``BREACHMINER_MAX_REDIRECTS`` | 5 | redirect hops followed |
+| ``BREACHMINER_HOST_DELAY`` | 1 s | between two requests to one host (robots ``Crawl-delay`` if longer) |
+| ``BREACHMINER_FETCH_WORKERS`` | 4 | downloads in parallel (one at a time per host) |
+| ``BREACHMINER_RETRY_DELAY`` | 3600 s | a failed source waits this long for a later run's retry, doubled per attempt |
+| ``BREACHMINER_MAX_ATTEMPTS`` | 5 | failed runs before a source is given up (still listed; ``--retry-failed``) |
 """
 
 from __future__ import annotations
@@ -23,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from breachminer.catalog import PACKAGED_CATALOG
+
+CHECKOUT_CORPUS = Path(__file__).resolve().parents[1] / "reports_corpus"
 
 # Calibrated on 121 TRAM annotated reports (the 30 held-out ones excluded): see extractors/sightings.py.
 DEFAULT_SIGHTING_THRESHOLD = 0.6
@@ -46,6 +62,21 @@ class Settings:
     sighting_threshold: float | None  # None: the model's calibrated value, or the rules-only default
     model_dir: Path | None
     use_classifier: bool
+    cache_dir: Path
+    allow_private: bool
+    offline: bool
+    respect_robots: bool
+    connect_timeout: float
+    read_timeout: float
+    fetch_deadline: float
+    fetch_retries: int
+    fetch_backoff: float
+    max_retry_after: float
+    max_redirects: int
+    host_delay: float
+    fetch_workers: int
+    retry_delay: float
+    max_attempts: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -62,8 +93,28 @@ class Settings:
             sighting_threshold=float(os.environ["BREACHMINER_SIGHTING_THRESHOLD"])
             if os.environ.get("BREACHMINER_SIGHTING_THRESHOLD", "").strip() else None,
             model_dir=Path(os.environ["BREACHMINER_MODEL_DIR"]) if os.environ.get("BREACHMINER_MODEL_DIR") else None,
-            use_classifier=_env("BREACHMINER_CLASSIFIER", "1") not in ("0", "false", "no"),
+            use_classifier=_flag("BREACHMINER_CLASSIFIER", True),
+            cache_dir=Path(_env("BREACHMINER_CACHE", str(CHECKOUT_CORPUS / "cache" if CHECKOUT_CORPUS.is_dir()
+                                                         else home / "cache"))).expanduser(),
+            allow_private=_flag("BREACHMINER_ALLOW_PRIVATE", False),
+            offline=_flag("BREACHMINER_OFFLINE", False),
+            respect_robots=_flag("BREACHMINER_RESPECT_ROBOTS", True),
+            connect_timeout=float(_env("BREACHMINER_CONNECT_TIMEOUT", "10")),
+            read_timeout=float(_env("BREACHMINER_READ_TIMEOUT", "30")),
+            fetch_deadline=float(_env("BREACHMINER_FETCH_DEADLINE", "300")),
+            fetch_retries=int(_env("BREACHMINER_FETCH_RETRIES", "3")),
+            fetch_backoff=float(_env("BREACHMINER_FETCH_BACKOFF", "1")),
+            max_retry_after=float(_env("BREACHMINER_MAX_RETRY_AFTER", "120")),
+            max_redirects=int(_env("BREACHMINER_MAX_REDIRECTS", "5")),
+            host_delay=float(_env("BREACHMINER_HOST_DELAY", "1")),
+            fetch_workers=max(1, int(_env("BREACHMINER_FETCH_WORKERS", "4"))),
+            retry_delay=float(_env("BREACHMINER_RETRY_DELAY", "3600")),
+            max_attempts=max(1, int(_env("BREACHMINER_MAX_ATTEMPTS", "5"))),
         )
+
+
+def _flag(name: str, default: bool) -> bool:
+    return _env(name, "1" if default else "0").lower() not in ("0", "false", "no", "off")
 
 
 def get_settings() -> Settings:

@@ -1,7 +1,8 @@
 """Inputs → source items: folders, single files, manifest CSVs (ours and APTnotes'), URLs.
 
 A manifest CSV has the header ``url,title,publisher,published`` (extra columns ignored); ``url``
-may be a path, relative to the manifest's folder; ``published`` is an ISO date or a year. The
+is a URL (anything with a ``scheme://``; only http and https are fetched) or a path, relative to
+the manifest's folder; ``published`` is an ISO date or a year. The
 APTnotes index (``Filename,Title,Source,Link,SHA-1,Date,Year``) and folder indexes with
 ``filename,title,vendor,date,year`` columns are read as manifests too.
 """
@@ -22,6 +23,12 @@ COLUMN_NAMES = {
     "published": ("published", "date"),
 }
 DOCUMENT_SUFFIXES = {".pdf", ".html", ".htm", ".xhtml", ".txt", ".md", ".text"}
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_url(location: str) -> bool:
+    """True for ``scheme://…`` locations (fetched, or refused when the scheme is not http/https)."""
+    return bool(_URL.match(location))
 
 
 @dataclass(frozen=True)
@@ -33,10 +40,11 @@ class SourceItem:
     publisher: str | None = None
     published: date | None = None
     published_year: int | None = None
+    feed: str | None = None  # the feed that listed it, if any
 
     @property
     def is_url(self) -> bool:
-        return self.location.startswith(("http://", "https://"))
+        return is_url(self.location)
 
 
 class SourceError(ValueError):
@@ -73,7 +81,7 @@ def read_manifest(path: Path) -> list[SourceItem]:
             location = (row.get(columns["url"]) or "").strip()
             if not location:
                 continue
-            if not location.startswith(("http://", "https://")):
+            if not is_url(location):
                 location = str((path.parent / location).resolve())
             published, year = parse_published(row.get(columns["published"] or "", ""))
             if year is None and "year" in fields:
@@ -92,7 +100,7 @@ def collect_sources(inputs: list[str]) -> list[SourceItem]:
     """Expand inputs into source items, in a stable order, without duplicates."""
     items: list[SourceItem] = []
     for raw in inputs:
-        if raw.startswith(("http://", "https://")):
+        if is_url(raw):
             items.append(SourceItem(location=raw))
             continue
         path = Path(raw).expanduser()

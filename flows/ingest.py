@@ -1,9 +1,11 @@
-"""The ingest flow: inputs → documents analysed in parallel → loaded one by one into DuckDB.
+"""The ingest flow: sources → fetched bytes → documents analysed in parallel → loaded one by one into DuckDB.
 
-Reads like a table of contents: collect sources, skip bytes already loaded, analyse the rest as
-Prefect tasks (a process pool: extraction is CPU-bound), then load each result in input order in
-its own transaction (same text or a PDF/HTML twin becomes another source of the existing report),
-recording every failure with its stage. The run's counts go to ``runs``.
+Reads like a table of contents: hold the warehouse's writer lock, collect sources, set aside those
+whose last failure is not due for a retry, fetch URLs into the raw cache (feeds expand into their
+report links), skip bytes already loaded, analyse the rest as Prefect tasks (a process pool:
+extraction is CPU-bound), then load each result in input order in its own transaction (same text or a
+PDF/HTML twin becomes another source of the existing report), recording every failure with its stage
+and when it will be retried. The run's counts go to ``runs``.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from prefect import flow, get_run_logger, task
 from prefect.context import get_run_context
@@ -22,33 +25,53 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 import warehouse.db as wh
 from breachminer.catalog import AttackCatalog
 from breachminer.progress import report_progress
-from breachminer.settings import get_settings
+from breachminer.settings import Settings, get_settings
 from extractors import fingerprint
 from extractors.documents import ExtractionError
-from extractors.pipeline import DocumentAnalysis
+from extractors.feeds import parse_feed
+from extractors.fetch import Fetcher, FetchError, RawCache
+from extractors.pipeline import DocumentAnalysis, read_local
 from extractors.sources import SourceItem, collect_sources
+from flows.fetch import Fetched, fetch_all, fetch_policy
 from models.tagger import hybrid_analyzer
+from warehouse.lock import writer_lock
 
 
 @dataclass(frozen=True)
 class AnalysisFailure:
-    """Why a document could not be analysed."""
+    """Why a document could not be fetched or analysed."""
 
     stage: str
     error_class: str
     message: str
+    http_status: int | None = None
+    retry_after: float | None = None
+    content_sha256: str | None = None
+
+    @classmethod
+    def from_fetch(cls, error: FetchError) -> AnalysisFailure:
+        tries = f" (after {error.attempts} attempts)" if error.attempts > 1 else ""
+        return cls("fetch", error.error_class, f"{error}{tries}", error.http_status, error.retry_after)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A document whose bytes are at hand and not yet loaded."""
+
+    item: SourceItem
+    path: str  # the local file, or the raw-cache file of a URL
+    content_sha256: str
+    fetched: Fetched | None = None
 
 
 @task(name="analyse-document", task_run_name="analyse {item.location}")
-def analyse_document(item: SourceItem, catalog_path: str, threshold: float | None, max_pages: int, max_bytes: int,
-                     model_dir: str | None = None, use_classifier: bool = True) -> DocumentAnalysis | AnalysisFailure:
+def analyse_document(item: SourceItem, path: str, catalog_path: str, threshold: float | None, max_pages: int,
+                     max_bytes: int, model_dir: str | None = None,
+                     use_classifier: bool = True) -> DocumentAnalysis | AnalysisFailure:
     """Read, extract, split and tag one document. Failures are returned, not raised, with their stage."""
-    if item.is_url:
-        return AnalysisFailure("fetch", "UnsupportedSource",
-                               "fetching URLs is not implemented yet; download the file and ingest the path")
     try:
         analyzer = hybrid_analyzer(catalog_path, threshold, max_pages, model_dir, use_classifier)
-        return analyzer.analyse_path(Path(item.location), max_bytes)
+        return analyzer.analyse_bytes(read_local(Path(path), max_bytes), _document_name(item))
     except ExtractionError as exc:
         return AnalysisFailure(exc.stage, exc.error_class, str(exc))
     except OSError as exc:
@@ -57,23 +80,32 @@ def analyse_document(item: SourceItem, catalog_path: str, threshold: float | Non
         return AnalysisFailure("extract", type(exc).__name__, f"{exc}")
 
 
-def _content_hash(item: SourceItem) -> str | None:
+def _document_name(item: SourceItem) -> str:
+    """A file name for the document: the path's, or the URL path's last segment."""
     if item.is_url:
-        return None
+        segment = unquote(urlsplit(item.location).path.rstrip("/").rsplit("/", 1)[-1])
+        return segment or urlsplit(item.location).hostname or item.location
+    return Path(item.location).name
+
+
+def _content_hash(path: str) -> str:
     digest = hashlib.sha256()
-    with open(item.location, "rb") as handle:
+    with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
-def _load(db_path: str, item: SourceItem, analysis: DocumentAnalysis,
+def _load(db_path: str, pending: Pending, analysis: DocumentAnalysis,
           signatures: dict[str, list[int]], run_id: str) -> tuple[str, int]:
     """Load one analysed document; returns ("new" | "duplicate", sightings added)."""
+    item = pending.item
     doc = analysis.document
+    state = pending.fetched.state if pending.fetched else None
     source = wh.SourceRow(
         source=item.location, content_sha256=analysis.content_sha256, kind=doc.kind, n_bytes=analysis.n_bytes,
         manifest_title=item.title, manifest_publisher=item.publisher, manifest_published=item.published,
+        etag=state.etag if state else None, last_modified=state.last_modified if state else None,
     )
     with wh.connect(db_path) as con:
         same_text = wh.report_id_for_text(con, analysis.text_sha256)
@@ -89,7 +121,7 @@ def _load(db_path: str, item: SourceItem, analysis: DocumentAnalysis,
         report = wh.ReportRow(
             report_id=analysis.text_sha256[:16],
             text_sha256=analysis.text_sha256,
-            title=item.title or doc.title or Path(item.location).name,
+            title=item.title or doc.title or _document_name(item),
             publisher=item.publisher or doc.publisher,
             published=item.published or doc.published,
             published_year=item.published_year,
@@ -108,51 +140,111 @@ def _load(db_path: str, item: SourceItem, analysis: DocumentAnalysis,
 
 
 @flow(name="breachminer-ingest", task_runner=ProcessPoolTaskRunner())
-def ingest_flow(inputs: list[str], db_path: str | None = None) -> dict[str, Any]:
-    """Ingest folders, files and manifests into the warehouse; returns the run's counts."""
-    logger = get_run_logger()
+def ingest_flow(inputs: list[str], db_path: str | None = None, retry_failed: bool = False,
+                allow_private: bool | None = None, offline: bool | None = None, respect_robots: bool | None = None,
+                wait: float = 0.0) -> dict[str, Any]:
+    """Ingest folders, files, manifests, feeds and URLs into the warehouse; returns the run's counts.
+
+    ``retry_failed`` retries every unresolved failure now (even given-up ones); the other flags
+    override their ``BREACHMINER_*`` settings when not None. ``wait`` is how long to queue behind
+    another run writing the same warehouse before giving up with ``WriterBusy``.
+    """
     settings = get_settings()
     db_path = str(db_path or settings.db_path)
+    with writer_lock(db_path, wait, what="ingest"):
+        return _ingest(inputs, db_path, settings, retry_failed, offline if offline is not None else settings.offline,
+                       fetch_policy(settings, allow_private=allow_private, respect_robots=respect_robots))
+
+
+def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: bool, offline: bool,
+            policy: Any) -> dict[str, Any]:
+    logger = get_run_logger()
     catalog = AttackCatalog.load(settings.catalog_path)
+    retry = wh.RetryPolicy(settings.retry_delay, settings.max_attempts)
     run_id = uuid.uuid4().hex[:12]
     flow_run = getattr(get_run_context(), "flow_run", None)
+    cache = RawCache(settings.cache_dir)
 
     items = collect_sources(inputs)
-    counts = {"sources": len(items), "new": 0, "unchanged": 0, "duplicate": 0, "failed": 0, "sightings": 0}
+    counts = {"sources": len(items), "new": 0, "unchanged": 0, "duplicate": 0, "failed": 0, "sightings": 0,
+              "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0}
     with wh.connect(db_path, catalog=catalog) as con:
         known = wh.known_content_hashes(con)
         signatures = wh.report_signatures(con)
+        failures = wh.open_failures(con)
+        states = wh.fetch_states(con)
         wh.start_run(con, run_id, str(flow_run.id) if flow_run else None, list(inputs), len(items))
 
-    pending: list[SourceItem] = []
+    def fail(location: str, failure: AnalysisFailure) -> None:
+        counts["failed"] += 1
+        with wh.connect(db_path) as con:
+            wh.record_failure(con, location, failure.stage, failure.error_class, failure.message, run_id, retry=retry,
+                              http_status=failure.http_status, retry_after=failure.retry_after,
+                              content_sha256=failure.content_sha256)
+
+    def due(item: SourceItem, content_hash: str | None = None) -> bool:
+        failure = failures.get(item.location)
+        if failure is None or retry_failed or failure.due():
+            return True
+        if content_hash is not None and failure.content_sha256 not in (None, content_hash):
+            return True  # the bytes changed since they failed
+        counts["deferred"] += 1
+        return False
+
+    # 1. local files: hash them; URLs: fetch them (feeds expand into their entries, one level deep)
+    pending: list[Pending] = []
+    urls: list[SourceItem] = []
     for item in items:
+        if item.is_url:
+            if due(item):
+                urls.append(item)
+            continue
         try:
-            content_hash = _content_hash(item)
+            content_hash = _content_hash(item.location)
         except OSError as exc:
-            _fail(db_path, item.location, AnalysisFailure("read", type(exc).__name__, str(exc)), run_id, counts)
+            fail(item.location, AnalysisFailure("read", type(exc).__name__, str(exc)))
             continue
         if content_hash in known:
             counts["unchanged"] += 1
-        else:
-            pending.append(item)
-    done = len(items) - len(pending)
-    report_progress("analyse", done, len(items))
+        elif due(item, content_hash):
+            pending.append(Pending(item, item.location, content_hash))
 
+    seen = {item.location for item in items}
+    with Fetcher(policy) as fetcher:
+        round_items, depth = urls, 0
+        while round_items:
+            report_progress("fetch", 0, len(round_items))
+            next_round: list[SourceItem] = []
+            for fetched in fetch_all(round_items, states, fetcher, cache, frozenset(known), offline,
+                                     settings.fetch_workers):
+                entries = _take_fetched(fetched, depth, cache, pending, known, counts, fail, db_path)
+                for entry in entries:
+                    if entry.location not in seen:
+                        seen.add(entry.location)
+                        counts["sources"] += 1
+                        if due(entry):
+                            next_round.append(entry)
+            round_items, depth = next_round, depth + 1
+
+    # 2. analyse what is new (in parallel), then load it in input order
+    done = counts["sources"] - len(pending)
+    report_progress("analyse", done, counts["sources"])
     parameters = (str(settings.catalog_path), settings.sighting_threshold, settings.max_pages, settings.max_bytes,
                   str(settings.model_dir) if settings.model_dir else None, settings.use_classifier)
-    for item, outcome in _analysed(pending, parameters):
+    for entry, outcome in _analysed(pending, parameters):
         if isinstance(outcome, AnalysisFailure):
-            _fail(db_path, item.location, outcome, run_id, counts)
+            fail(entry.item.location, replace(outcome, content_sha256=entry.content_sha256))
         else:
             try:
-                status, added = _load(db_path, item, outcome, signatures, run_id)
+                status, added = _load(db_path, entry, outcome, signatures, run_id)
                 counts[status] += 1
                 counts["sightings"] += added
+                known.add(entry.content_sha256)
             except Exception as exc:
-                _fail(db_path, item.location, AnalysisFailure("load", type(exc).__name__, str(exc)),
-                      run_id, counts)
+                fail(entry.item.location, AnalysisFailure("load", type(exc).__name__, str(exc),
+                                                          content_sha256=entry.content_sha256))
         done += 1
-        report_progress("analyse", done, len(items))
+        report_progress("analyse", done, counts["sources"])
 
     with wh.connect(db_path) as con:
         wh.finish_run(con, run_id, counts)
@@ -160,26 +252,62 @@ def ingest_flow(inputs: list[str], db_path: str | None = None) -> dict[str, Any]
     return {"run_id": run_id, **counts}
 
 
-def _analysed(pending: list[SourceItem], parameters: tuple) -> Iterator[tuple[SourceItem, object]]:
+def _take_fetched(fetched: Fetched, depth: int, cache: RawCache, pending: list[Pending], known: set[str],
+                  counts: dict[str, int], fail: Any, db_path: str) -> list[SourceItem]:
+    """Route one fetch result: a failure, an unchanged report, a feed (its entries are returned), or a
+    document to analyse. Fetch state is saved as soon as the bytes are safe in the cache."""
+    item = fetched.item
+    if fetched.outcome == "failed":
+        fail(item.location, AnalysisFailure.from_fetch(fetched.error))
+        return []
+    if fetched.outcome == "offline":
+        counts["offline"] += 1
+        return []
+    if fetched.outcome in ("downloaded", "not-modified"):
+        counts["downloaded" if fetched.outcome == "downloaded" else "not_modified"] += 1
+        with wh.connect(db_path) as con:
+            wh.save_fetch_state(con, fetched.state, not_modified=fetched.outcome == "not-modified")
+    if fetched.is_feed:
+        if depth > 0:
+            fail(item.location, AnalysisFailure("fetch", "NestedFeed", f"{item.location} is a feed listed by the feed "
+                                                f"{item.feed}; feeds are followed one level deep"))
+            return []
+        try:
+            entries = parse_feed(cache.path_for(fetched.content_sha256).read_bytes(), item.location)
+        except (ExtractionError, OSError) as exc:
+            fail(item.location, AnalysisFailure("extract", type(exc).__name__, str(exc),
+                                                content_sha256=fetched.content_sha256))
+            return []
+        counts["feeds"] += 1
+        counts["sources"] -= 1  # a feed is a list of sources, not a report
+        with wh.connect(db_path) as con:
+            wh.resolve_failure(con, item.location)
+        return entries
+    if fetched.content_sha256 in known:
+        counts["unchanged"] += 1
+        with wh.connect(db_path) as con:
+            wh.resolve_failure(con, item.location)
+        return []
+    pending.append(Pending(item, str(cache.path_for(fetched.content_sha256)), fetched.content_sha256, fetched))
+    return []
+
+
+def _analysed(pending: list[Pending], parameters: tuple) -> Iterator[tuple[Pending, object]]:
     """Analysis outcomes in input order: on the flow's task runner, or in-process for a single
     document (a retried failure should not pay for starting a process pool)."""
-    futures = [analyse_document.submit(item, *parameters) for item in pending] if len(pending) > 1 else []
-    for index, item in enumerate(pending):
+    futures = [analyse_document.submit(entry.item, entry.path, *parameters) for entry in pending] \
+        if len(pending) > 1 else []
+    for index, entry in enumerate(pending):
         try:
-            outcome = futures[index].result() if futures else analyse_document(item, *parameters)
+            outcome = futures[index].result() if futures else analyse_document(entry.item, entry.path, *parameters)
         except Exception as exc:  # the task itself crashed (a worker process died)
             outcome = AnalysisFailure("analyse", type(exc).__name__, str(exc))
-        yield item, outcome
+        yield entry, outcome
 
 
-def _fail(db_path: str, source: str, failure: AnalysisFailure, run_id: str, counts: dict[str, int]) -> None:
-    counts["failed"] += 1
-    with wh.connect(db_path) as con:
-        wh.record_failure(con, source, failure.stage, failure.error_class, failure.message, run_id)
-
-
-def run_ingest(inputs: list[str], db_path: str | None = None, workers: int | None = None) -> dict[str, Any]:
-    """Run the ingest flow with ``workers`` processes (threads when 1)."""
+def run_ingest(inputs: list[str], db_path: str | None = None, workers: int | None = None, **options: Any) -> dict[
+        str, Any]:
+    """Run the ingest flow with ``workers`` processes (threads when 1); ``options`` are the flow's flags."""
     workers = workers or get_settings().workers
     runner = ProcessPoolTaskRunner(max_workers=workers) if workers > 1 else ThreadPoolTaskRunner(max_workers=1)
-    return ingest_flow.with_options(task_runner=runner)(inputs=inputs, db_path=db_path)
+    return ingest_flow.with_options(task_runner=runner)(inputs=inputs, db_path=db_path, **options)

@@ -58,14 +58,37 @@ def test_bad_documents_are_recorded_and_retried(tmp_path, db_file) -> None:
     }
     assert reports == 1  # the image-only PDF is not a report with zero techniques
 
-    # next run: the failures are tried again; fixing one resolves it
+    # next run, within the retry delay: unchanged failures wait, a fixed file (new bytes) is retried now
     shutil.copy(SAMPLES / "2023-linux-cryptojacking.txt", folder / "tiny.txt")
     again = run_ingest([str(folder)], str(db_file), workers=1)
-    assert (again["new"], again["unchanged"], again["failed"]) == (1, 1, 2)
+    assert (again["new"], again["unchanged"], again["failed"], again["deferred"]) == (1, 1, 0, 2)
     with wh.connect(db_file, read_only=True) as con:
         state = {r[0].rsplit("/", 1)[-1]: r[1:] for r in con.execute(
-            "SELECT source, attempts, resolved_at IS NOT NULL FROM failures").fetchall()}
-    assert state == {"scan.pdf": (2, False), "broken.pdf": (2, False), "tiny.txt": (1, True)}
+            "SELECT source, attempts, resolved_at IS NOT NULL, next_retry_at > now()::TIMESTAMP FROM failures"
+        ).fetchall()}
+    assert state == {"scan.pdf": (1, False, True), "broken.pdf": (1, False, True), "tiny.txt": (1, True, True)}
+
+    # --retry-failed retries them now; attempts grow
+    third = run_ingest([str(folder)], str(db_file), workers=1, retry_failed=True)
+    assert (third["failed"], third["deferred"]) == (2, 0)
+    with wh.connect(db_file, read_only=True) as con:
+        attempts = dict(con.execute("SELECT regexp_extract(source, '[^/]+$'), attempts FROM failures "
+                                    "WHERE resolved_at IS NULL").fetchall())
+    assert attempts == {"scan.pdf": 2, "broken.pdf": 2}
+
+
+def test_failures_back_off_and_are_given_up(tmp_path, db_file, monkeypatch) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "scan.pdf").write_bytes(EMPTY_PAGE_PDF)
+    monkeypatch.setenv("BREACHMINER_RETRY_DELAY", "0")  # every run is due
+    monkeypatch.setenv("BREACHMINER_MAX_ATTEMPTS", "3")
+    for _ in range(4):
+        result = run_ingest([str(folder)], str(db_file), workers=1)
+    assert (result["failed"], result["deferred"]) == (0, 1)  # the 4th run skips it: given up after 3
+    with wh.connect(db_file, read_only=True) as con:
+        row = con.execute("SELECT attempts, gave_up_at IS NOT NULL, next_retry_at FROM failures").fetchone()
+    assert row == (3, True, None)
 
 
 def test_same_text_under_another_name_is_one_report(tmp_path, db_file) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from datetime import date
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
 import warehouse.db as wh
 from breachminer.records import Mention, Sentence, Sighting
+from warehouse.lock import WriterBusy, writer_lock
 
 
 def load(con, rid, techniques, published=date(2020, 1, 1), title=None):
@@ -95,6 +97,25 @@ def test_failures_count_attempts_and_resolve(con) -> None:
     assert con.execute("SELECT attempts, run_id FROM failures").fetchone() == (2, "run2")
     wh.resolve_failure(con, "/x.pdf")
     assert con.execute("SELECT resolved_at IS NOT NULL FROM failures").fetchone()[0]
+    wh.record_failure(con, "/x.pdf", "extract", "NoTextLayer", "no text layer", "run3")  # failing again: a new story
+    assert con.execute("SELECT attempts, resolved_at FROM failures").fetchone() == (1, None)
+
+
+def test_retries_back_off_honour_retry_after_and_give_up(con) -> None:
+    policy = wh.RetryPolicy(delay=60, max_attempts=3)
+    first = wh.record_failure(con, "http://a/x.pdf", "fetch", "HTTP503", "down", "r1", retry=policy)
+    second = wh.record_failure(con, "http://a/x.pdf", "fetch", "HTTP503", "down", "r2", retry=policy)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    assert 50 < (first.next_retry_at - now).total_seconds() <= 60  # 60 s after the first failure
+    assert 110 < (second.next_retry_at - now).total_seconds() <= 120  # doubled
+    assert not second.due()
+    slow = wh.record_failure(con, "http://b/", "fetch", "HTTP429", "slow", "r1", retry=policy, retry_after=7200)
+    assert (slow.next_retry_at - now).total_seconds() > 7000  # Retry-After beats the backoff
+    third = wh.record_failure(con, "http://a/x.pdf", "fetch", "HTTP503", "down", "r3", retry=policy)
+    assert third.gave_up and third.next_retry_at is None and not third.due()
+    listed = wh.failures_frame(con)
+    assert set(listed["source"]) == {"http://a/x.pdf", "http://b/"}
+    assert listed.set_index("source").loc["http://a/x.pdf", "next_step"].startswith("gave up")
 
 
 def test_read_only_on_missing_file_is_clear(tmp_path) -> None:
@@ -114,7 +135,46 @@ def test_a_second_process_gets_a_clear_lock_error(db_file, catalog) -> None:
     """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(wh.WarehouseLocked, match="in use by another process"), wh.connect(db_file):
+        with pytest.raises(wh.WarehouseLocked, match="in use by another process"), \
+                wh.connect(db_file, lock_wait=0.5):
             pass
     finally:
         holder.communicate("")
+
+
+def test_a_short_connection_elsewhere_is_waited_for(db_file, catalog) -> None:
+    with wh.connect(db_file, catalog=catalog):
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb, time
+        con = duckdb.connect({str(db_file)!r})
+        print("held", flush=True)
+        time.sleep(1.5)
+        con.close()
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with wh.connect(db_file, read_only=True, lock_wait=30) as con:
+            assert con.execute("SELECT count(*) FROM reports").fetchone() == (0,)
+    finally:
+        holder.wait()
+
+
+def test_one_writer_at_a_time(tmp_path) -> None:
+    db = tmp_path / "w.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        from warehouse.lock import writer_lock
+        with writer_lock({str(db)!r}, what="ingest"):
+            print("held", flush=True)
+            sys.stdin.read()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(Path(__file__).parents[1]))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(WriterBusy, match=rf"another ingest \(process {holder.pid}, since .*\) is writing"), \
+                writer_lock(db, wait=0.3):
+            pass
+    finally:
+        holder.communicate("")
+    with writer_lock(db, wait=0):  # released when its holder ended
+        pass

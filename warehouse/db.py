@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,24 +52,34 @@ def _sql_files() -> list[Path]:
 
 
 @contextmanager
-def connect(db_path: Path | str, *, read_only: bool = False,
-            catalog: AttackCatalog | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse; a read-write connection applies the schema and syncs the catalog."""
+def connect(db_path: Path | str, *, read_only: bool = False, catalog: AttackCatalog | None = None,
+            lock_wait: float = 15.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse; a read-write connection applies the schema and syncs the catalog.
+
+    DuckDB lets one process hold the file; another process's connection is waited for up to
+    ``lock_wait`` seconds (ingest holds it for one report at a time) before ``WarehouseLocked``.
+    """
     db_path = Path(db_path)
     if read_only and not db_path.exists():
         raise WarehouseMissing(f"no warehouse at {db_path}: run `breachminer ingest` first (or pass --db)")
     if not read_only:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(db_path), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
+    deadline = time.monotonic() + lock_wait
+    while True:
+        try:
+            con = duckdb.connect(str(db_path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() < deadline:  # another process's short connection: it will close soon
+                time.sleep(0.1)
+                continue
             holder = re.search(r"PID (\d+)", str(exc))
             who = f" (process {holder.group(1)})" if holder else ""
             raise WarehouseLocked(
                 f"{db_path} is in use by another process{who}; wait for it to finish and retry"
             ) from exc
-        raise
     try:
         if not read_only:
             for path in _sql_files():
@@ -340,25 +351,123 @@ def sighting_count(con: duckdb.DuckDBPyConnection) -> int:
     return first_row(con, "SELECT count(*) FROM sightings")[0]
 
 
+# -------------------------------------------------------------------------------- fetch state
+
+
+@dataclass(frozen=True)
+class FetchState:
+    """What a URL served last time."""
+
+    url: str
+    final_url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_sha256: str | None = None
+    content_type: str | None = None
+    n_bytes: int | None = None
+    is_feed: bool = False
+
+
+def fetch_states(con: duckdb.DuckDBPyConnection) -> dict[str, FetchState]:
+    rows = con.execute(
+        """SELECT url, final_url, etag, last_modified, content_sha256, content_type, n_bytes, coalesce(is_feed, false)
+           FROM fetch_state"""
+    ).fetchall()
+    return {row[0]: FetchState(*row) for row in rows}
+
+
+def save_fetch_state(con: duckdb.DuckDBPyConnection, state: FetchState, not_modified: bool) -> None:
+    """Record a 200 (new validators and body) or a 304 (only the contact)."""
+    now = _now()
+    if not_modified:
+        con.execute("UPDATE fetch_state SET checked_at = ?, n_not_modified = coalesce(n_not_modified, 0) + 1 "
+                    "WHERE url = ?", [now, state.url])
+        return
+    con.execute(
+        """INSERT OR REPLACE INTO fetch_state (url, final_url, etag, last_modified, content_sha256, content_type,
+               n_bytes, is_feed, fetched_at, checked_at, n_not_modified)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)""",
+        [state.url, state.final_url, state.etag, state.last_modified, state.content_sha256, state.content_type,
+         state.n_bytes, state.is_feed, now, now],
+    )
+
+
 # ------------------------------------------------------------------------------ failures, runs
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a failed source is tried again: ``delay`` seconds after the first failure, doubled per
+    attempt (never sooner than a server's ``Retry-After``); after ``max_attempts`` it is given up."""
+
+    delay: float = 3600.0
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class OpenFailure:
+    """An unresolved failure, as the next run needs it."""
+
+    source: str
+    attempts: int
+    next_retry_at: datetime | None
+    gave_up: bool
+    content_sha256: str | None
+
+    def due(self, now: datetime | None = None) -> bool:
+        return not self.gave_up and (self.next_retry_at is None or self.next_retry_at <= (now or _now()))
+
+
 def record_failure(con: duckdb.DuckDBPyConnection, source: str, stage: str, error_class: str,
-                   message: str, run_id: str) -> None:
-    """Upsert a failure: attempts grow by one per run that fails on the source again."""
+                   message: str, run_id: str, *, retry: RetryPolicy | None = None, http_status: int | None = None,
+                   retry_after: float | None = None, content_sha256: str | None = None) -> OpenFailure:
+    """Upsert a failure: attempts grow by one per run that fails on the source again (a resolved
+    failure starts over at 1), and the next retry time follows ``retry``."""
+    retry = retry or RetryPolicy()
     now = _now()
+    previous = first_row(con, "SELECT attempts, first_failed_at, resolved_at FROM failures WHERE source = ?", [source])
+    ongoing = previous is not None and previous[2] is None
+    attempts = previous[0] + 1 if ongoing else 1
+    first_failed = previous[1] if ongoing else now
+    gave_up_at = now if attempts >= retry.max_attempts else None
+    next_retry_at = None
+    if gave_up_at is None:
+        wait = retry.delay * 2 ** (attempts - 1)
+        if retry_after is not None:
+            wait = max(wait, retry_after)
+        next_retry_at = now + timedelta(seconds=wait)
     con.execute(
         """
-        INSERT INTO failures VALUES (?, ?, ?, ?, 1, ?, ?, NULL, ?)
-        ON CONFLICT (source) DO UPDATE SET
-            stage = excluded.stage, error_class = excluded.error_class, message = excluded.message,
-            attempts = CASE WHEN failures.resolved_at IS NULL THEN failures.attempts + 1 ELSE 1 END,
-            first_failed_at = CASE WHEN failures.resolved_at IS NULL THEN failures.first_failed_at
-                                   ELSE excluded.first_failed_at END,
-            last_failed_at = excluded.last_failed_at, resolved_at = NULL, run_id = excluded.run_id
+        INSERT OR REPLACE INTO failures (source, stage, error_class, message, attempts, first_failed_at,
+            last_failed_at, resolved_at, run_id, http_status, content_sha256, next_retry_at, gave_up_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)
         """,
-        [source, stage, error_class, message[:2000], now, now, run_id],
+        [source, stage, error_class, message[:2000], attempts, first_failed, now, run_id, http_status,
+         content_sha256, next_retry_at, gave_up_at],
     )
+    return OpenFailure(source, attempts, next_retry_at, gave_up_at is not None, content_sha256)
+
+
+def open_failures(con: duckdb.DuckDBPyConnection) -> dict[str, OpenFailure]:
+    """Unresolved failures by source."""
+    rows = con.execute(
+        """SELECT source, attempts, next_retry_at, gave_up_at IS NOT NULL, content_sha256
+           FROM failures WHERE resolved_at IS NULL"""
+    ).fetchall()
+    return {row[0]: OpenFailure(*row) for row in rows}
+
+
+def failures_frame(con: duckdb.DuckDBPyConnection, include_resolved: bool = False) -> Any:
+    """Failures for people: newest first, with what happens next."""
+    return con.execute(
+        f"""SELECT source, stage, error_class, message, attempts, first_failed_at, last_failed_at,
+                   CASE WHEN resolved_at IS NOT NULL THEN 'resolved ' || strftime(resolved_at, '%Y-%m-%d %H:%M')
+                        WHEN gave_up_at IS NOT NULL THEN 'gave up (--retry-failed retries it)'
+                        ELSE 'retry after ' || strftime(next_retry_at, '%Y-%m-%d %H:%M') END AS next_step,
+                   next_retry_at, gave_up_at, resolved_at, http_status
+            FROM failures {"" if include_resolved else "WHERE resolved_at IS NULL"}
+            ORDER BY resolved_at IS NOT NULL, last_failed_at DESC, source"""
+    ).df()
 
 
 def resolve_failure(con: duckdb.DuckDBPyConnection, source: str) -> None:
@@ -376,9 +485,10 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | No
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, counts: dict[str, int], status: str = "completed") -> None:
     con.execute(
         """UPDATE runs SET finished_at = ?, status = ?, n_new = ?, n_unchanged = ?, n_duplicate = ?,
-           n_failed = ?, n_sightings = ? WHERE run_id = ?""",
+           n_failed = ?, n_sightings = ?, n_deferred = ?, n_downloaded = ?, n_not_modified = ? WHERE run_id = ?""",
         [_now(), status, counts.get("new", 0), counts.get("unchanged", 0), counts.get("duplicate", 0),
-         counts.get("failed", 0), counts.get("sightings", 0), run_id],
+         counts.get("failed", 0), counts.get("sightings", 0), counts.get("deferred", 0),
+         counts.get("downloaded", 0), counts.get("not_modified", 0), run_id],
     )
 
 

@@ -111,7 +111,7 @@ CREATE TABLE IF NOT EXISTS sightings (
 -- Operations ------------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS failures (
     source           VARCHAR PRIMARY KEY,
-    stage            VARCHAR,   -- read | extract | sentences | tag | load
+    stage            VARCHAR,   -- fetch | read | extract | sentences | tag | load
     error_class      VARCHAR,
     message          VARCHAR,
     attempts         INTEGER,
@@ -119,6 +119,26 @@ CREATE TABLE IF NOT EXISTS failures (
     last_failed_at   TIMESTAMP,
     resolved_at      TIMESTAMP, -- set when a later run succeeds
     run_id           VARCHAR
+);
+-- added with fetching (older warehouses gain them in place)
+ALTER TABLE failures ADD COLUMN IF NOT EXISTS http_status INTEGER;
+ALTER TABLE failures ADD COLUMN IF NOT EXISTS content_sha256 VARCHAR;   -- bytes that failed (local files, cache)
+ALTER TABLE failures ADD COLUMN IF NOT EXISTS next_retry_at TIMESTAMP;  -- a run before this skips the source
+ALTER TABLE failures ADD COLUMN IF NOT EXISTS gave_up_at TIMESTAMP;     -- set after BREACHMINER_MAX_ATTEMPTS
+
+-- What each URL served last time: validators for conditional GET and the bytes in the raw cache.
+CREATE TABLE IF NOT EXISTS fetch_state (
+    url              VARCHAR PRIMARY KEY,
+    final_url        VARCHAR,   -- after redirects
+    etag             VARCHAR,
+    last_modified    VARCHAR,
+    content_sha256   VARCHAR,   -- the body last received (raw cache key)
+    content_type     VARCHAR,
+    n_bytes          BIGINT,
+    is_feed          BOOLEAN,
+    fetched_at       TIMESTAMP, -- last 200
+    checked_at       TIMESTAMP, -- last contact (200 or 304)
+    n_not_modified   INTEGER    -- 304s received
 );
 
 CREATE TABLE IF NOT EXISTS runs (
@@ -135,3 +155,6 @@ CREATE TABLE IF NOT EXISTS runs (
     n_sightings      INTEGER,   -- sightings added
     inputs           VARCHAR    -- JSON list of inputs
 );
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_deferred INTEGER;       -- failed before, not due for a retry yet
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_downloaded INTEGER;     -- HTTP bodies received
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_not_modified INTEGER;   -- HTTP 304s
