@@ -74,7 +74,7 @@ class FetchPolicy:
     allow_private: bool = False
     respect_robots: bool = True
     user_agent: str = USER_AGENT
-    max_compression_ratio: float = 200.0
+    max_compression_ratio: float = 50.0  # documents compress 1-10×; a bomb 100-1000×
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def address_kind(address: str) -> str | None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    for kind in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
+    for kind in ("loopback", "link_local", "unspecified", "multicast", "reserved", "private"):
         if getattr(ip, f"is_{kind}"):
             return kind.replace("_", "-")
     if not ip.is_global:  # e.g. 100.64.0.0/10 carrier-grade NAT
@@ -390,7 +390,7 @@ class Fetcher:
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in response.raw.stream(64 * 1024, decode_content=True):
+            for chunk in response.raw.stream(16 * 1024, decode_content=True):
                 size += len(chunk)
                 chunks.append(chunk)
                 if size > max_bytes:

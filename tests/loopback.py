@@ -8,12 +8,14 @@ Routes (all under ``server.url``):
 - ``/truncated.pdf``: ``Content-Length`` promises more than is sent, then the connection closes;
 - ``/oversized.pdf``: a body streamed without ``Content-Length``, larger than the tests' size limit;
 - ``/declared-huge.pdf``: ``Content-Length`` of 5 GB (never sent);
-- ``/looks-like.pdf``: HTML served under a ``.pdf`` name (with a PDF content type, to lie fully);
+- ``/looks-like.pdf``: HTML served under a ``.pdf`` name (with a PDF content type, to lie fully), and
+  without validators (so every request downloads it);
 - ``/loop/a`` ↔ ``/loop/b``: a redirect loop;  ``/redirect/<name>``: one 302 to ``/files/<name>``;
 - ``/bomb.pdf``: 256 MB of zeros gzip-compressed to about 250 KB, sent with ``Content-Encoding: gzip``;
-- ``/feed.xml``: an RSS feed with one good and one broken link;  ``/robots.txt``: disallows ``/private/``.
+- ``/feed.xml``: an RSS feed (with an ETag) of ``feed_items``;  ``/robots.txt``: disallows ``/private/``.
 
-``server.log`` records every request as (method, path, status, body bytes sent).
+``server.log`` records every response as (method, path, status, body bytes sent), ``server.arrivals``
+every request as (time, path, User-Agent).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class LoopbackServer:
         self.robots = robots
         self.oversized_bytes = oversized_bytes
         self.log: list[tuple[str, str, int, int]] = []
+        self.arrivals: list[tuple[float, str, str]] = []  # (monotonic time, path, User-Agent) per request
         self.counters: dict[str, int] = {}
         self.feed_items: list[tuple[str, str]] = []  # (title, path) of /feed.xml entries
         self._lock = threading.Lock()
@@ -120,6 +123,7 @@ class LoopbackServer:
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
+                server.arrivals.append((time.monotonic(), path, self.headers.get("User-Agent", "")))
                 if path == "/robots.txt":
                     self._send(200, server.robots.encode(), {"Content-Type": "text/plain"})
                 elif path.startswith("/files/"):
@@ -198,7 +202,11 @@ class LoopbackServer:
                     body = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
                             f"<title>Loopback Threat Research</title><link>{server.url}/</link>"
                             f"<description>test feed</description>{items}</channel></rss>").encode()
-                    self._send(200, body, {"Content-Type": "application/rss+xml"})
+                    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+                    if self.headers.get("If-None-Match") == etag:
+                        self._send(304, b"", {"ETag": etag})
+                    else:
+                        self._send(200, body, {"Content-Type": "application/rss+xml", "ETag": etag})
                 else:
                     self._send(404, b"not found")
 

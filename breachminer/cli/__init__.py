@@ -1,7 +1,7 @@
 """The ``breachminer`` command line: thin commands over the library, split by what they serve.
 
 - ``ingest``, ``tag`` (cli/ingest.py): documents in;
-- ``top``, ``sql``, ``evidence`` (cli/query.py): tables out;
+- ``top``, ``sql``, ``evidence``, ``failures`` (cli/query.py): tables out;
 - ``train``, ``evaluate``, ``retag`` (cli/model.py): the trained classifier;
 - ``attack update`` (cli/attack.py): the ATT&CK catalog.
 """
@@ -24,6 +24,7 @@ app.command("tag")(ingest.tag)
 app.command("top")(query.top)
 app.command("sql")(query.sql)
 app.command("evidence")(query.evidence)
+app.command("failures")(query.failures)
 app.command("train")(model.train)
 app.command("evaluate")(model.evaluate)
 app.command("retag")(model.retag)

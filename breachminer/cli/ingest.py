@@ -21,9 +21,23 @@ def ingest(
         show_default=False)] = None,
     workers: Annotated[int | None, typer.Option(help="parallel worker processes [default: CPUs]")] = None,
     top_n: Annotated[int, typer.Option("--top", help="techniques to show after the run")] = 10,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="retry every failed source now, even given-up ones")] = False,
+    allow_private: Annotated[bool | None, typer.Option(
+        "--allow-private/--no-allow-private", help="fetch from private/loopback addresses "
+        "[default: $BREACHMINER_ALLOW_PRIVATE or no]", show_default=False)] = None,
+    ignore_robots: Annotated[bool, typer.Option("--ignore-robots", help="do not obey robots.txt")] = False,
+    offline: Annotated[bool | None, typer.Option(
+        "--offline/--online", help="no network: URLs come from the raw cache or are skipped "
+        "[default: $BREACHMINER_OFFLINE or online]", show_default=False)] = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for another run writing the same warehouse")] = 0.0,
     db: DbOption = None,
 ) -> None:
     """Ingest reports into the warehouse (one Prefect flow run), then print the top techniques.
+
+    Inputs: folders, files, manifest CSVs (ours or APTnotes'), report URLs and RSS/Atom feed URLs.
+    URLs are fetched into the raw cache; a re-run asks with ETag/Last-Modified and skips what is
+    unchanged. Failures are retried by later runs with backoff (see `breachminer failures`).
 
     Example: breachminer ingest ../shared/data/reports --db /tmp/bm.duckdb
     """
@@ -32,6 +46,7 @@ def ingest(
     from breachminer.progress import progress_reporter
     from extractors.sources import SourceError, collect_sources
     from flows.ingest import run_ingest
+    from warehouse.lock import WriterBusy
 
     if not inputs:
         if not DEFAULT_CORPUS.exists():
@@ -51,8 +66,10 @@ def ingest(
 
         with progress_reporter(on_progress):
             try:
-                result = run_ingest(list(inputs), str(target), workers)
-            except wh.WarehouseLocked as exc:
+                result = run_ingest(list(inputs), str(target), workers, retry_failed=retry_failed,
+                                    allow_private=allow_private, offline=offline,
+                                    respect_robots=False if ignore_robots else None, wait=wait)
+            except (wh.WarehouseLocked, WriterBusy) as exc:
                 fail(str(exc))
     console.print(
         f"[bold]run {result['run_id']}[/bold]: {result['sources']} sources → "
@@ -60,6 +77,12 @@ def ingest(
         f"{result['duplicate']} duplicate, [red]{result['failed']} failed[/red] "
         f"({result['sightings']} sightings added) → {target}",
     )
+    extras = [f"{result[key]} {label}" for key, label in (
+        ("feeds", "feeds read"), ("downloaded", "downloaded"), ("not_modified", "not modified (304)"),
+        ("deferred", "failed before and not due yet (--retry-failed)"), ("offline", "URLs skipped offline"))
+        if result.get(key)]
+    if extras:
+        console.print("  " + ", ".join(extras))
     with wh.connect(target, read_only=True) as con:
         failed = con.execute(
             "SELECT source, stage, error_class, message FROM failures WHERE run_id = ? AND resolved_at IS NULL",
@@ -68,7 +91,7 @@ def ingest(
         total = wh.first_row(con, "SELECT count(*) FROM counted_reports")[0]
     if not failed.empty:
         failed["source"] = failed["source"].map(lambda s: Path(s).name if "://" not in s else s)
-        print_frame(failed, "Failed this run (retried on the next run)")
+        print_frame(failed, "Failed this run (later runs retry them: breachminer failures)")
     print_frame(frame, f"Top {len(frame)} techniques over {total} reports (parent level)")
 
 

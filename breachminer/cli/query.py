@@ -78,3 +78,28 @@ def evidence(
         console.print(f"no evidence for {technique.upper()}")
         return
     print_frame(frame, f"Evidence for {technique.upper()} ({frame['report_id'].nunique()} reports)")
+
+
+def failures(
+    include_resolved: Annotated[bool, typer.Option("--all", help="also failures a later run resolved")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    db: DbOption = None,
+) -> None:
+    """What failed, why, how often, and when a later run retries it (or that it was given up).
+
+    Example: breachminer failures --all
+    """
+    try:
+        with wh.connect(db_path(db), read_only=True) as con:
+            frame = wh.failures_frame(con, include_resolved)
+    except (wh.WarehouseMissing, wh.WarehouseLocked) as exc:
+        fail(str(exc))
+    if as_json:
+        print(frame.to_json(orient="records", lines=True, date_format="iso"), end="")
+        return
+    if frame.empty:
+        console.print("no failures" + ("" if include_resolved else " waiting for a retry"))
+        return
+    shown = frame[["source", "stage", "error_class", "attempts", "next_step", "message"]].copy()
+    shown["source"] = shown["source"].map(lambda s: s if "://" in s else Path(s).name)
+    print_frame(shown, f"{len(frame)} failures" + (" (incl. resolved)" if include_resolved else ""))

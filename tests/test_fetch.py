@@ -1,0 +1,193 @@
+"""The fetcher against a real HTTP server on 127.0.0.1: every fault ends in a body or a precise error."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import SAMPLES
+from loopback import LoopbackServer
+
+import extractors.fetch as fetch
+from extractors.documents import sniff
+from extractors.feeds import is_feed, parse_feed
+from extractors.fetch import Fetcher, FetchError, FetchPolicy, RawCache, address_kind, parse_retry_after
+
+PDF = SAMPLES / "2024-espionage-supply-chain.pdf"
+HTML = SAMPLES / "2025-ransomware-manufacturing.html"
+LIMIT = 4 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def server():
+    with LoopbackServer({"report.pdf": PDF, "page.html": HTML}, html_for_pdf=HTML.read_bytes(),
+                        oversized_bytes=3 * LIMIT) as running:
+        yield running
+
+
+def policy(**changes) -> FetchPolicy:
+    values = dict(read_timeout=1.0, connect_timeout=2.0, max_bytes=LIMIT, backoff=0.05, host_delay=0.0,
+                  allow_private=True, retries=2)
+    values.update(changes)
+    return FetchPolicy(**values)
+
+
+def fetch_error(url: str, **changes) -> FetchError:
+    with Fetcher(policy(**changes)) as fetcher, pytest.raises(FetchError) as caught:
+        fetcher.fetch(url)
+    return caught.value
+
+
+def test_body_validators_and_a_conditional_304(server) -> None:
+    with Fetcher(policy()) as fetcher:
+        first = fetcher.fetch(f"{server.url}/files/report.pdf")
+        assert first.status == 200 and first.content == PDF.read_bytes() and first.etag and first.last_modified
+        again = fetcher.fetch(f"{server.url}/files/report.pdf", etag=first.etag, last_modified=first.last_modified)
+        by_date = fetcher.fetch(f"{server.url}/files/report.pdf", last_modified=first.last_modified)
+    assert (again.status, again.content, by_date.status) == (304, None, 304)
+    assert server.arrivals[-1][2].startswith("breachminer/")  # a descriptive User-Agent
+
+
+def test_404_is_final(server) -> None:
+    error = fetch_error(f"{server.url}/missing.pdf")
+    assert (error.error_class, error.http_status, error.retryable, error.attempts) == ("HTTP404", 404, False, 1)
+
+
+def test_500_then_200_is_retried_with_backoff(server) -> None:
+    with Fetcher(policy(retries=3)) as fetcher:
+        result = fetcher.fetch(f"{server.url}/flaky/report.pdf")
+    assert (result.status, result.attempts, result.content) == (200, 3, PDF.read_bytes())
+
+
+def test_429_waits_for_retry_after(server) -> None:
+    started = time.monotonic()
+    with Fetcher(policy()) as fetcher:
+        result = fetcher.fetch(f"{server.url}/ratelimited/page.html")
+    assert (result.status, result.attempts) == (200, 2)
+    assert time.monotonic() - started >= 1.0  # Retry-After: 1 was honoured, not the 0.05 s backoff
+
+
+def test_a_long_retry_after_defers_to_a_later_run(server) -> None:
+    error = fetch_error(f"{server.url}/ratelimited/report.pdf", max_retry_after=0.5)
+    assert (error.error_class, error.retry_after, error.attempts) == ("HTTP429", 1.0, 1)
+
+
+def test_a_stalled_body_times_out(server) -> None:
+    error = fetch_error(f"{server.url}/stall.pdf", retries=1)
+    assert (error.error_class, error.retryable, error.attempts) == ("ReadTimeout", True, 2)
+    assert "stalled" in str(error)
+
+
+def test_a_truncated_body_is_named(server) -> None:
+    error = fetch_error(f"{server.url}/truncated.pdf", retries=0)
+    assert error.error_class == "TruncatedBody" and error.retryable
+    assert "truncated" in str(error)
+
+
+def test_oversized_bodies_are_aborted(server) -> None:
+    streamed = fetch_error(f"{server.url}/oversized.pdf")
+    assert streamed.error_class == "BodyTooLarge" and not streamed.retryable
+    sent = dict(server.bodies_sent())
+    assert sent["/oversized.pdf"] < 3 * LIMIT  # the download stopped early
+    declared = fetch_error(f"{server.url}/declared-huge.pdf")
+    assert declared.error_class == "BodyTooLarge" and "declares 5,368,709,120 bytes" in str(declared)
+
+
+def test_a_gzip_bomb_is_refused(server) -> None:
+    error = fetch_error(f"{server.url}/bomb.pdf")
+    assert error.error_class == "CompressionBomb" and "decompression bomb" in str(error)
+
+
+def test_html_under_a_pdf_name_is_sniffed_as_html(server) -> None:
+    with Fetcher(policy()) as fetcher:
+        result = fetcher.fetch(f"{server.url}/looks-like.pdf")
+    assert result.content_type == "application/pdf" and sniff(result.content, "looks-like.pdf") == "html"
+
+
+def test_redirects_are_followed_then_bounded(server) -> None:
+    with Fetcher(policy()) as fetcher:
+        result = fetcher.fetch(f"{server.url}/redirect/report.pdf")
+    assert result.final_url == f"{server.url}/files/report.pdf" and result.content == PDF.read_bytes()
+    assert fetch_error(f"{server.url}/loop/a").error_class == "RedirectLoop"
+    assert fetch_error(f"{server.url}/redirect/report.pdf", max_redirects=0).error_class == "TooManyRedirects"
+
+
+def test_robots_txt_is_obeyed_unless_told_not_to(server) -> None:
+    error = fetch_error(f"{server.url}/private/report.pdf")
+    assert error.error_class == "RobotsDisallowed" and "robots.txt disallows" in str(error)
+    with Fetcher(policy(respect_robots=False)) as fetcher:
+        assert fetcher.fetch(f"{server.url}/private/report.pdf").status == 200
+
+
+def test_private_addresses_are_refused_by_default(server) -> None:
+    port = server.url.rsplit(":", 1)[1]
+    for url in (f"{server.url}/files/report.pdf", f"http://2130706433:{port}/files/report.pdf",
+                f"http://localhost:{port}/files/report.pdf"):
+        error = fetch_error(url, allow_private=False)
+        assert error.error_class == "PrivateAddress" and "BREACHMINER_ALLOW_PRIVATE=1" in str(error), url
+    assert not [a for a in server.arrivals if "2130706433" in a[1]]
+
+
+def test_the_connected_peer_is_checked_too(server, monkeypatch) -> None:
+    """If DNS said "public" and then answered a private address (rebinding), the socket check refuses it."""
+    monkeypatch.setattr(fetch, "check_host", lambda host, port, allow_private: None)
+    before = len(server.arrivals)
+    error = fetch_error(f"{server.url}/files/report.pdf", allow_private=False, respect_robots=False)
+    assert error.error_class == "PrivateAddress" and "connected to 127.0.0.1" in str(error)
+    assert len(server.arrivals) == before  # refused before a request was sent
+
+
+def test_only_http_and_https(server) -> None:
+    for url in ("ftp://example.org/report.pdf", "file:///etc/passwd"):
+        error = fetch_error(url)
+        assert error.error_class == "UnsupportedScheme" and not error.retryable
+
+
+def test_one_host_is_asked_politely(server) -> None:
+    with Fetcher(policy(host_delay=0.4)) as fetcher:
+        fetcher.fetch(f"{server.url}/files/page.html")
+        fetcher.fetch(f"{server.url}/files/page.html")
+    times = [t for t, path, _ in server.arrivals if path == "/files/page.html"][-2:]
+    assert times[1] - times[0] >= 0.4
+
+
+def test_address_kinds() -> None:
+    assert address_kind("8.8.8.8") is None
+    assert address_kind("10.1.2.3") == "private"
+    assert address_kind("127.0.0.1") == "loopback"
+    assert address_kind("::ffff:127.0.0.1") == "loopback"
+    assert address_kind("169.254.169.254") == "link-local"  # cloud metadata
+    assert address_kind("100.64.0.1") == "non-global"
+    assert address_kind("::1") == "loopback"
+
+
+def test_retry_after_forms() -> None:
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past: now
+    assert parse_retry_after("soon") is None
+
+
+def test_raw_cache_is_content_addressed(tmp_path) -> None:
+    cache = RawCache(tmp_path)
+    sha = cache.put(b"%PDF-1.4 body")
+    assert cache.put(b"%PDF-1.4 body") == sha and cache.get(sha) == b"%PDF-1.4 body"
+    assert cache.path_for(sha).parent.name == sha[:2] and not list(tmp_path.rglob(".incoming-*"))
+
+
+def test_feeds_are_recognised_and_expanded() -> None:
+    rss = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Labs</title>
+      <item><title>One</title><link>https://labs.example/one</link><pubDate>Tue, 03 Mar 2020 10:00:00 GMT</pubDate>
+        <enclosure url="https://labs.example/one.pdf" type="application/pdf" length="1"/></item>
+      <item><title>Two</title><link>/two</link></item>
+      <item><title>Two again</title><link>/two</link></item></channel></rss>"""
+    atom = b"""<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>
+      <entry><title>Three</title><link href="https://labs.example/three"/><updated>2021-05-01T00:00:00Z</updated>
+      </entry></feed>"""
+    assert is_feed(rss) and is_feed(atom) and not is_feed(HTML.read_bytes()) and not is_feed(PDF.read_bytes())
+    items = parse_feed(rss, "https://labs.example/feed.xml")
+    assert [(i.location, i.title, i.publisher) for i in items] == [
+        ("https://labs.example/one.pdf", "One", "Labs"),  # the PDF enclosure is the report
+        ("https://labs.example/two", "Two", "Labs"),
+    ]
+    assert items[0].published.isoformat() == "2020-03-03" and items[0].feed == "https://labs.example/feed.xml"
+    assert parse_feed(atom, "https://labs.example/atom")[0].published_year == 2021
