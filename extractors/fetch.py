@@ -137,9 +137,9 @@ def check_host(host: str, port: int, allow_private: bool) -> None:
     """Resolve ``host`` and refuse it when any of its addresses is not public."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
+    except socket.gaierror as exc:  # only a temporary resolver failure is worth retrying within the run
         raise FetchError(f"cannot resolve {host}: {exc.strerror or exc}", error_class="DNSError",
-                         retryable=True) from exc
+                         retryable=exc.errno == socket.EAI_AGAIN) from exc
     if allow_private:
         return
     for info in infos:

@@ -39,6 +39,9 @@ def _isolated_prefect(tmp_path_factory: pytest.TempPathFactory):
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "BREACHMINER_HOME": str(tmp_path_factory.mktemp("breachminer-home")),
+        "BREACHMINER_CACHE": str(tmp_path_factory.mktemp("raw-cache")),
+        # tests talk only to servers they start on 127.0.0.1: the default corpus's public URLs stay unfetched
+        "BREACHMINER_OFFLINE": "1",
     })
     os.environ.pop("BREACHMINER_DB", None)
     os.environ.pop("PREFECT_API_URL", None)

@@ -47,9 +47,10 @@ def test_tag_json_one_line_per_document(tmp_path) -> None:
 
 
 def test_ingest_top_sql_evidence_on_the_sample_corpus(tmp_path, db_file) -> None:
-    result = invoke("ingest", "--db", str(db_file), "--workers", "1")
+    result = invoke("ingest", "--db", str(db_file), "--workers", "1")  # the default corpus, offline in tests
     assert result.exit_code == 0, result.output
     assert "4 new" in result.output and "Top 10 techniques over 4 reports" in result.output
+    assert "13 URLs skipped offline" in result.output
     csv_path = tmp_path / "top.csv"
     result = invoke("top", "-n", "5", "--tactic", "persistence", "--csv", str(csv_path), "--db", str(db_file))
     assert result.exit_code == 0
@@ -107,8 +108,15 @@ def test_end_to_end_over_the_shared_reports(tmp_path) -> None:
     assert [(s.rsplit("/", 1)[-1], c) for s, c in failures] == [
         ("2021_GroupIB_Big_Airline_Heist_APT41.pdf", "NoTextLayer")]
 
-    again = invoke("ingest", str(REPORTS), "--db", str(db_file))
-    assert "0 new, 28 unchanged" in again.output and "1 failed" in again.output
+    again = invoke("ingest", str(REPORTS), "--db", str(db_file))  # within the retry delay: the failure waits
+    assert "0 new, 28 unchanged" in again.output and "0 failed" in again.output
+    assert "1 failed before and not due yet" in again.output
+    listed = invoke("failures", "--db", str(db_file))
+    assert "2021_GroupIB_Big_Airline_Heist_APT41.pdf" in listed.output and "retry after" in listed.output
+    lines = invoke("failures", "--json", "--db", str(db_file)).output.splitlines()
+    assert [json.loads(line)["error_class"] for line in lines] == ["NoTextLayer"]
+    forced = invoke("ingest", str(REPORTS), "--db", str(db_file), "--retry-failed")
+    assert "0 new, 28 unchanged" in forced.output and "1 failed" in forced.output
     with wh.connect(db_file, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == 27
         assert con.execute("SELECT attempts FROM failures").fetchone()[0] == 2

@@ -20,7 +20,7 @@ def table_counts(db_file):
 
 
 def test_sample_corpus_ingests_and_reruns_change_nothing(db_file) -> None:
-    manifest = str(SAMPLES.parent / "sources.csv")
+    manifest = str(SAMPLES.parent / "samples.csv")
     first = run_ingest([manifest], str(db_file), workers=2)
     assert (first["sources"], first["new"], first["failed"]) == (4, 4, 0)
     assert first["sightings"] > 40

@@ -38,7 +38,7 @@ def test_shipped_model_is_small_versioned_and_loads() -> None:
 @needs_model
 @pytest.mark.usefixtures("prefect_harness")
 def test_ingest_uses_the_classifier_and_retag_replaces_it(db_file, monkeypatch) -> None:
-    manifest = str(SAMPLES.parent / "sources.csv")
+    manifest = str(SAMPLES.parent / "samples.csv")
     monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")
     run_ingest([manifest], str(db_file), workers=1)
     with wh.connect(db_file, read_only=True) as con:

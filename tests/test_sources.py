@@ -11,11 +11,24 @@ from conftest import REPO, SHARED_DATA, needs_shared
 from extractors.sources import SourceError, collect_sources, parse_published, read_manifest
 
 
-def test_default_manifest_lists_the_samples() -> None:
+def test_default_manifest_lists_the_samples_and_public_reports() -> None:
     items = read_manifest(REPO / "reports_corpus" / "sources.csv")
-    assert len(items) >= 3
-    assert all(item.location.startswith(str(REPO)) for item in items)
-    assert all(item.publisher and item.published for item in items)
+    samples = [item for item in items if not item.is_url]
+    urls = [item for item in items if item.is_url]
+    assert [item.location for item in samples] == [item.location for item in
+                                                    read_manifest(REPO / "reports_corpus" / "samples.csv")]
+    assert len(samples) == 4 and all(item.location.startswith(str(REPO)) for item in samples)
+    assert len(urls) >= 10 and all(item.location.startswith("https://") for item in urls)
+    assert len({item.location.split("/")[2] for item in urls}) >= 4  # several publishers
+    assert all(item.title and item.publisher and item.published for item in items)
+
+
+def test_any_scheme_is_a_url_not_a_path(tmp_path) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("url\nftp://example.org/r.pdf\nfile:///etc/passwd\nlocal.pdf\n")
+    items = read_manifest(manifest)
+    assert [item.is_url for item in items] == [True, True, False]
+    assert items[0].location == "ftp://example.org/r.pdf"  # refused later by the fetcher, with its reason
 
 
 def test_manifest_paths_are_relative_to_the_manifest_and_extra_columns_ignored(tmp_path) -> None:

@@ -91,7 +91,8 @@ def ingest(
         total = wh.first_row(con, "SELECT count(*) FROM counted_reports")[0]
     if not failed.empty:
         failed["source"] = failed["source"].map(lambda s: Path(s).name if "://" not in s else s)
-        print_frame(failed, "Failed this run (later runs retry them: breachminer failures)")
+        more = f"; {len(failed) - 10} more" if len(failed) > 10 else ""
+        print_frame(failed.head(10), f"Failed this run{more} (later runs retry them: breachminer failures)")
     print_frame(frame, f"Top {len(frame)} techniques over {total} reports (parent level)")
 
 

@@ -100,6 +100,10 @@ def failures(
     if frame.empty:
         console.print("no failures" + ("" if include_resolved else " waiting for a retry"))
         return
-    shown = frame[["source", "stage", "error_class", "attempts", "next_step", "message"]].copy()
-    shown["source"] = shown["source"].map(lambda s: s if "://" in s else Path(s).name)
-    print_frame(shown, f"{len(frame)} failures" + (" (incl. resolved)" if include_resolved else ""))
+    console.print(f"[bold]{len(frame)} failures[/bold]" + (" (incl. resolved)" if include_resolved else ""))
+    for row in frame.itertuples(index=False):
+        plural = "s" if row.attempts != 1 else ""
+        console.print(f"[bold]{row.source}[/bold]", highlight=False)
+        console.print(f"  {row.stage}/{row.error_class} · {row.attempts} attempt{plural} · {row.next_step}",
+                      highlight=False)
+        console.print(f"  [dim]{row.message}[/dim]", highlight=False)
