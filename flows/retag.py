@@ -18,11 +18,20 @@ from breachminer.settings import get_settings
 from extractors.sightings import decide_sightings
 from models.classifier import MODEL_DIR, TechniqueClassifier
 from models.tagger import ClassifierTagger
+from warehouse.lock import writer_lock
 
 
 @flow(name="breachminer-retag")
-def retag_flow(db_path: str, model_dir: str | None = None) -> dict[str, Any]:
-    """Replace classifier mentions made by other model versions; returns counts."""
+def retag_flow(db_path: str, model_dir: str | None = None, wait: float = 0.0) -> dict[str, Any]:
+    """Replace classifier mentions made by other model versions; returns counts.
+
+    Holds the warehouse's writer lock, like ingest: the two never interleave.
+    """
+    with writer_lock(db_path, wait, what="retag"):
+        return _retag(db_path, model_dir)
+
+
+def _retag(db_path: str, model_dir: str | None) -> dict[str, Any]:
     settings = get_settings()
     catalog = AttackCatalog.load(settings.catalog_path)
     model = TechniqueClassifier.load(model_dir or MODEL_DIR)

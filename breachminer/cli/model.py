@@ -121,10 +121,11 @@ def retag(
     import warehouse.db as wh
     from flows.retag import run_retag
     from models.classifier import ModelCompatibilityError
+    from warehouse.lock import WriterBusy
 
     try:
         result = run_retag(str(db_path(db)), str(model_dir) if model_dir else None)
-    except (wh.WarehouseMissing, wh.WarehouseLocked, FileNotFoundError, ModelCompatibilityError) as exc:
+    except (wh.WarehouseMissing, wh.WarehouseLocked, WriterBusy, FileNotFoundError, ModelCompatibilityError) as exc:
         fail(str(exc))
     console.print(f"retagged {result['retagged']} reports with {result['model_version']} "
                   f"({result['unchanged']} already current); sightings {result['sightings_before']} → "
