@@ -1,0 +1,84 @@
+"""The ``serve`` command: ingest on a schedule (a Prefect deployment served from this process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from breachminer.cli.common import DbOption, console, db_path, fail
+from breachminer.cli.ingest import DEFAULT_CORPUS
+
+
+def serve(
+    inputs: Annotated[list[str] | None, typer.Argument(
+        help="folders, files, manifest CSVs, feeds or URLs [default: reports_corpus/sources.csv]",
+        show_default=False)] = None,
+    cron: Annotated[str | None, typer.Option(help="five-field cron expression, in UTC (e.g. '0 3 * * *')")] = None,
+    interval: Annotated[float | None, typer.Option(help="or: seconds between runs")] = None,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="every run retries every failed source, even given-up ones")] = False,
+    allow_private: Annotated[bool | None, typer.Option(
+        "--allow-private/--no-allow-private", help="fetch from private/loopback addresses "
+        "[default: $BREACHMINER_ALLOW_PRIVATE or no]", show_default=False)] = None,
+    ignore_robots: Annotated[bool, typer.Option("--ignore-robots", help="do not obey robots.txt")] = False,
+    offline: Annotated[bool | None, typer.Option(
+        "--offline/--online", help="no network: URLs come from the raw cache or are skipped "
+        "[default: $BREACHMINER_OFFLINE or online]", show_default=False)] = None,
+    wait: Annotated[float, typer.Option(help="seconds a run waits for another run writing the same warehouse")] = 0.0,
+    port: Annotated[int, typer.Option(help="loopback port of the Prefect server started when $PREFECT_API_URL "
+                                           "is unset")] = 4200,
+    db: DbOption = None,
+) -> None:
+    """Ingest on a schedule: serve the ingest flow as a Prefect deployment until stopped (Ctrl-C).
+
+    Uses $PREFECT_API_URL (or the Prefect profile's), else starts a Prefect server on 127.0.0.1:PORT (stopped
+    on exit).
+
+    Example: breachminer serve reports_corpus/sources.csv --cron "0 3 * * *" --db /tmp/bm.duckdb
+    """
+    from extractors.sources import SourceError, collect_sources
+    from flows.schedule import (
+        DEPLOYMENT_NAME,
+        ApiUnavailable,
+        ScheduleError,
+        build_schedule,
+        describe,
+        ensure_api,
+        serve_ingest,
+        stop_server,
+    )
+
+    try:
+        schedule = build_schedule(cron, interval)
+    except ScheduleError as exc:
+        fail(str(exc))
+    if not inputs:
+        if not DEFAULT_CORPUS.exists():
+            fail("no inputs given and no reports_corpus/sources.csv beside the package")
+        inputs = [str(DEFAULT_CORPUS)]
+    try:
+        collect_sources(inputs)  # fail fast on a missing path before starting anything
+    except SourceError as exc:
+        fail(str(exc))
+    # runs execute in other processes, possibly from another directory: pass absolute paths
+    inputs = [str(Path(item).resolve()) if Path(item).exists() else item for item in inputs]
+    target = db_path(db).expanduser().resolve()
+    try:
+        api_url, server = ensure_api(port=port)
+    except ApiUnavailable as exc:
+        fail(str(exc))
+    try:
+        ui = f" (UI: {api_url.removesuffix('/api')})" if api_url.endswith("/api") else ""
+        console.print(f"Prefect API: {api_url}{ui}{' — started here' if server else ''}")
+        console.print(f"deployment [bold]breachminer-ingest/{DEPLOYMENT_NAME}[/bold], {describe(schedule)}: "
+                      f"{len(inputs)} input(s) → {target}")
+        console.print("Keep this running: scheduled runs execute here. Ctrl-C stops serving and pauses the "
+                      f"schedule{', and stops the Prefect server' if server else ''}.")
+        serve_ingest(inputs, str(target), cron, interval, api_url=api_url, retry_failed=retry_failed,
+                     allow_private=allow_private, offline=offline, respect_robots=False if ignore_robots else None,
+                     wait=wait)
+    finally:
+        if server:
+            stop_server(server)

@@ -1,0 +1,164 @@
+"""Scheduled ingest: the Prefect API whose scheduler creates the runs, and the ingest flow served on a schedule.
+
+Owns what ``breachminer serve`` does and nothing more: check a schedule before anything starts, find the
+Prefect API (the configured one, or a server on a loopback port, started here as a subprocess when none
+answers), and serve ``ingest_flow`` as a deployment whose runs execute in subprocesses of the serving
+process, one at a time. Teams with their own Prefect server and workers use ``prefect.yaml`` instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    from prefect.schedules import Schedule
+
+DEPLOYMENT_NAME = "nightly"
+STARTUP_TIMEOUT = 90.0
+
+
+class ScheduleError(ValueError):
+    """A schedule that Prefect would refuse."""
+
+
+class ApiUnavailable(RuntimeError):
+    """No Prefect API answers, and none could be started."""
+
+
+def build_schedule(cron: str | None, interval: float | None) -> Schedule:
+    """Exactly one of a five-field cron expression (UTC) or an interval in seconds, checked before serving."""
+    from prefect.schedules import Cron, Interval
+
+    if (cron is None) == (interval is None):
+        raise ScheduleError("give exactly one schedule: a cron expression (--cron) or an interval in seconds "
+                            "(--interval)")
+    if cron is not None:
+        try:
+            return Cron(cron, timezone="UTC")
+        except ValueError:
+            raise ScheduleError(f"invalid cron expression {cron!r}: expected five fields (minute hour day-of-month "
+                                "month day-of-week), e.g. '0 3 * * *' for 03:00 UTC daily") from None
+    if not interval or interval <= 0:
+        raise ScheduleError(f"invalid interval {interval!r}: give a positive number of seconds")
+    return Interval(timedelta(seconds=interval))
+
+
+def describe(schedule: Schedule) -> str:
+    """The schedule in words, for the terminal."""
+    if schedule.cron:
+        return f"cron '{schedule.cron}' ({schedule.timezone})"
+    return f"every {schedule.interval.total_seconds():g} s"
+
+
+def ensure_api(host: str = "127.0.0.1", port: int = 4200, home: Path | str | None = None,
+               timeout: float = STARTUP_TIMEOUT) -> tuple[str, subprocess.Popen | None]:
+    """The Prefect API URL to schedule on, and the server process if one was started here (the caller stops it).
+
+    The configured API (``$PREFECT_API_URL`` or the Prefect profile) wins and must answer ``/health``;
+    otherwise a server already answering on ``host:port`` is used, else ``prefect server start`` is
+    started there with its database under ``home`` (default: the Prefect home) and its output in
+    ``<home>/server-<port>.log``.
+    """
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    configured = (settings.api.url or "").rstrip("/")
+    if configured:
+        if not _healthy(configured):
+            raise ApiUnavailable(f"the configured Prefect API {configured} does not answer GET {configured}/health: "
+                                 "start that server, or unset PREFECT_API_URL to have one started on 127.0.0.1")
+        return configured, None
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ApiUnavailable(f"{host} is not a loopback address: the Prefect server started here listens on "
+                             "loopback only (set PREFECT_API_URL to use another server)")
+    url = f"http://{host}:{port}/api"
+    if _healthy(url):
+        return url, None
+    home = Path(home or settings.home).expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / f"server-{port}.log"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    with open(log_path, "ab") as log:
+        # its own session: a Ctrl-C meant for the serving process must not stop the server under it
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not _healthy(url):
+            if process.poll() is not None:
+                raise ApiUnavailable(f"the Prefect server exited with code {process.returncode}; end of "
+                                     f"{log_path}:\n{_tail(log_path)}")
+            if time.monotonic() > deadline:
+                raise ApiUnavailable(f"the Prefect server did not answer {url}/health within {timeout:g} s; end of "
+                                     f"{log_path}:\n{_tail(log_path)}")
+            time.sleep(0.5)
+    except BaseException:  # including Ctrl-C: never leave a server behind
+        stop_server(process)
+        raise
+    return url, process
+
+
+def stop_server(process: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Stop a server started by ``ensure_api`` (and whatever it started): SIGTERM, then SIGKILL."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    process.poll()
+
+
+def serve_ingest(inputs: list[str], db_path: str, cron: str | None = None, interval: float | None = None,
+                 name: str = DEPLOYMENT_NAME, api_url: str | None = None, **flow_options: Any) -> None:
+    """Register ``breachminer-ingest/<name>`` with the schedule and run its scheduled runs until stopped.
+
+    ``flow_options`` are ``ingest_flow``'s flags (None: the run's ``BREACHMINER_*`` settings decide).
+    Runs execute one at a time (a later tick waits for the earlier run) with ``BREACHMINER_WORKERS``
+    processes; stopping (Ctrl-C, SIGTERM) pauses the schedule.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+    from prefect.types.entrypoint import EntrypointType
+
+    from breachminer.settings import get_settings
+    from flows.ingest import ingest_flow
+
+    schedule = build_schedule(cron, interval)
+    workers = get_settings().workers
+    runner = ProcessPoolTaskRunner(max_workers=workers) if workers > 1 else ThreadPoolTaskRunner(max_workers=1)
+    parameters = {"inputs": list(inputs), "db_path": db_path,
+                  **{key: value for key, value in flow_options.items() if value is not None}}
+    with temporary_settings({PREFECT_API_URL: api_url} if api_url else {}):
+        ingest_flow.with_options(task_runner=runner).serve(
+            name=name, schedules=[schedule], parameters=parameters, limit=1,
+            entrypoint_type=EntrypointType.MODULE_PATH)
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        return httpx.get(f"{api_url}/health", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(unreadable: {exc})"

@@ -1,0 +1,190 @@
+"""Scheduled ingest, integration: a real `prefect server start` on loopback, `breachminer serve` on an interval,
+and a run created by the schedule that loads the warehouse; `prefect deploy` of prefect.yaml against the same
+server; and the checks `serve` makes before starting anything.
+
+Schedules never fire on Prefect's ephemeral test server, so this module starts its own server (about 8 s)
+and does not use the ``prefect_harness`` fixture.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import REPO, SAMPLES
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+import warehouse.db as wh
+from flows.schedule import DEPLOYMENT_NAME, ensure_api, stop_server
+
+# `breachminer serve` without touching the CLI's registry; Ctrl-C works even if this test runs with SIGINT
+# ignored (a background job of a non-interactive shell), as a terminal user's would
+SERVE = ("import signal, typer; signal.signal(signal.SIGINT, signal.default_int_handler); "
+         "from breachminer.cli.serve import serve; app = typer.Typer(); app.command()(serve); app()")
+RUN_TIMEOUT = 180.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Prefect server (scheduler included) on a free loopback port, with its own Prefect home."""
+    assert "PREFECT_API_URL" not in os.environ  # popped by conftest's _isolated_prefect
+    # no API configured (prefect_harness, if another module started it, configures one in-process): start one
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        url, server = ensure_api(port=free_port(), home=tmp_path_factory.mktemp("prefect-server"))
+    assert server is not None
+    try:
+        yield url
+    finally:
+        stop_server(server)
+    assert server.returncode is not None
+
+
+@pytest.fixture()
+def launch(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start commands in their own process group (output in tmp_path/<name>.log); all are stopped afterwards."""
+    started: list[subprocess.Popen] = []
+
+    def start(name: str, args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
+        with open(tmp_path / f"{name}.log", "wb") as log:
+            process = subprocess.Popen(args, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        interrupt(process)
+
+
+def interrupt(process: subprocess.Popen) -> None:
+    """Ctrl-C as a terminal sends it (to the process group), then SIGKILL if it has not exited in 30 s."""
+    for sig, wait in ((signal.SIGINT, 30.0), (signal.SIGKILL, 5.0)):
+        if process.poll() is not None:
+            break
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(wait)
+        except ProcessLookupError:
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def api(url: str, path: str, body: dict | None = None) -> list | dict:
+    response = httpx.post(f"{url}{path}", json=body or {}, timeout=10.0)
+    response.raise_for_status()
+    return response.json()
+
+
+def deployment(url: str, name: str) -> dict | None:
+    found = api(url, "/deployments/filter", {"deployments": {"name": {"any_": [name]}}})
+    return found[0] if found else None
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
+
+
+def test_serve_runs_ingest_on_its_schedule(prefect_api: str, launch: Callable[..., subprocess.Popen],
+                                           tmp_path: Path) -> None:
+    manifest = tmp_path / "samples.csv"
+    with open(manifest, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["url", "title", "publisher", "published"])
+        for sample in sorted(SAMPLES.glob("20*")):
+            writer.writerow([str(sample), sample.stem, "Sample Publisher", f"{sample.name[:4]}-01-01"])
+    db = tmp_path / "x.duckdb"
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_HOME": str(tmp_path / "prefect-home"),
+           "BREACHMINER_HOME": str(tmp_path / "bm-home"), "BREACHMINER_OFFLINE": "1", "BREACHMINER_WORKERS": "1",
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+           "PREFECT_LOGGING_LEVEL": "INFO"}
+    serve = launch("serve", [sys.executable, "-c", SERVE, str(manifest), "--interval", "5", "--db", str(db)],
+                   env, tmp_path)
+    log = tmp_path / "serve.log"
+
+    deadline = time.monotonic() + RUN_TIMEOUT
+    finished: list[dict] = []
+    while not finished:
+        assert serve.poll() is None, f"serve exited with {serve.returncode}:\n{tail(log)}"
+        assert time.monotonic() < deadline, f"no scheduled run finished in {RUN_TIMEOUT:g} s:\n{tail(log)}"
+        time.sleep(2)
+        served = deployment(prefect_api, DEPLOYMENT_NAME)
+        if served:
+            finished = api(prefect_api, "/flow_runs/filter", {"flow_runs": {
+                "deployment_id": {"any_": [served["id"]]},
+                "state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]}}}})
+    run = finished[0]
+    assert run["state_type"] == "COMPLETED", f"{run['state_name']}: {run['state']['message']}\n{tail(log)}"
+    assert run["auto_scheduled"]  # created by the schedule, not triggered by hand
+    assert served["schedules"][0]["schedule"]["interval"] == 5.0
+    assert served["parameters"] == {"inputs": [str(manifest)], "db_path": str(db), "retry_failed": False,
+                                    "wait": 0.0}
+    interrupt(serve)
+    assert serve.returncode is not None
+    assert deployment(prefect_api, DEPLOYMENT_NAME)["paused"]  # stopping serve pauses the schedule
+
+    with wh.connect(db, read_only=True) as con:
+        reports = con.execute("SELECT count(*) FROM reports").fetchone()[0]
+        runs = dict(con.execute("SELECT flow_run_id, status FROM runs").fetchall())
+    assert reports == 4
+    assert runs[run["id"]] == "completed"
+    output = log.read_text()
+    assert prefect_api in output and f"breachminer-ingest/{DEPLOYMENT_NAME}" in output and "every 5 s" in output
+
+
+def test_prefect_yaml_deploys_the_nightly_deployment(prefect_api: str, launch: Callable[..., subprocess.Popen],
+                                                    tmp_path: Path) -> None:
+    api(prefect_api, "/work_pools/", {"name": "breachminer", "type": "process"})
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    deploy = launch("deploy", [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], env, REPO)
+    assert deploy.wait(120) == 0, tail(tmp_path / "deploy.log")
+    nightly = deployment(prefect_api, "breachminer-nightly")
+    assert nightly is not None
+    assert nightly["entrypoint"] == "flows/ingest.py:ingest_flow"
+    assert nightly["work_pool_name"] == "breachminer"
+    assert nightly["parameters"] == {"inputs": ["reports_corpus/sources.csv"], "db_path": None}
+    assert [(s["schedule"]["cron"], s["schedule"]["timezone"], s["active"]) for s in nightly["schedules"]] == [
+        ("0 3 * * *", "UTC", True)]
+    assert nightly["pull_steps"] == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--cron", "0 3 * *"], "invalid cron expression '0 3 * *': expected five fields"),
+    ([], "give exactly one schedule"),
+])
+def test_serve_refuses_a_bad_schedule_before_starting_anything(tmp_path: Path, args: list[str],
+                                                               message: str) -> None:
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    result = subprocess.run([sys.executable, "-c", SERVE, str(SAMPLES), "--port", str(port), *args], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert message in " ".join(result.stderr.split())
+    assert not list((tmp_path / "prefect-home").glob("server-*.log"))  # no server was started
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_serve_says_when_the_configured_api_does_not_answer(tmp_path: Path) -> None:
+    silent = f"http://127.0.0.1:{free_port()}/api"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": silent}
+    result = subprocess.run([sys.executable, "-c", SERVE, str(SAMPLES), "--cron", "0 3 * * *"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert f"the configured Prefect API {silent} does not answer" in " ".join(result.stderr.split())
