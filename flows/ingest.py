@@ -305,9 +305,14 @@ def _analysed(pending: list[Pending], parameters: tuple) -> Iterator[tuple[Pendi
         yield entry, outcome
 
 
-def run_ingest(inputs: list[str], db_path: str | None = None, workers: int | None = None, **options: Any) -> dict[
-        str, Any]:
-    """Run the ingest flow with ``workers`` processes (threads when 1); ``options`` are the flow's flags."""
+def ingest_flow_for(workers: int | None = None) -> Any:
+    """The ingest flow with ``workers`` analysis processes (default: ``BREACHMINER_WORKERS``; threads when 1)."""
     workers = workers or get_settings().workers
     runner = ProcessPoolTaskRunner(max_workers=workers) if workers > 1 else ThreadPoolTaskRunner(max_workers=1)
-    return ingest_flow.with_options(task_runner=runner)(inputs=inputs, db_path=db_path, **options)
+    return ingest_flow.with_options(task_runner=runner)
+
+
+def run_ingest(inputs: list[str], db_path: str | None = None, workers: int | None = None, **options: Any) -> dict[
+        str, Any]:
+    """Run the ingest flow once; ``options`` are the flow's flags (``retry_failed``, ``allow_private`` …)."""
+    return ingest_flow_for(workers)(inputs=inputs, db_path=db_path, **options)

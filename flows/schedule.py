@@ -133,19 +133,15 @@ def serve_ingest(inputs: list[str], db_path: str, cron: str | None = None, inter
     processes; stopping (Ctrl-C, SIGTERM) pauses the schedule.
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings
-    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
     from prefect.types.entrypoint import EntrypointType
 
-    from breachminer.settings import get_settings
-    from flows.ingest import ingest_flow
+    from flows.ingest import ingest_flow_for
 
     schedule = build_schedule(cron, interval)
-    workers = get_settings().workers
-    runner = ProcessPoolTaskRunner(max_workers=workers) if workers > 1 else ThreadPoolTaskRunner(max_workers=1)
     parameters = {"inputs": list(inputs), "db_path": db_path,
                   **{key: value for key, value in flow_options.items() if value is not None}}
     with temporary_settings({PREFECT_API_URL: api_url} if api_url else {}):
-        ingest_flow.with_options(task_runner=runner).serve(
+        ingest_flow_for().serve(
             name=name, schedules=[schedule], parameters=parameters, limit=1,
             entrypoint_type=EntrypointType.MODULE_PATH)
 

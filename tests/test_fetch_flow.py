@@ -183,3 +183,17 @@ def test_a_second_ingest_waits_or_exits_clearly(tmp_path, db_file, fetch_env) ->
 def wh_count(db_file: Path) -> int:
     with wh.connect(db_file, read_only=True) as con:
         return con.execute("SELECT count(*) FROM reports").fetchone()[0]
+
+
+def test_aptnotes_index_with_links_brings_its_metadata(tmp_path, db_file, fetch_env) -> None:
+    with LoopbackServer({"wicked.txt": SAMPLES / "2026-cloud-bec.txt"}) as server:
+        index = tmp_path / "APTnotes.csv"
+        index.write_text("Filename,Title,Source,Link,SHA-1,Date,Year\n"
+                         f'WickedRose,"""Wicked Rose"" And The Ncph Hacking Group",iDefense,'
+                         f"{server.url}/files/wicked.txt,e802d6f06085f22242a66b06c785315e1c63c070,12/01/2006,2006\n")
+        result = run_ingest([str(index)], str(db_file), workers=1, allow_private=True)
+    assert result["new"] == 1
+    with wh.connect(db_file, read_only=True) as con:
+        row = con.execute("SELECT title, publisher, published, first_source FROM reports").fetchone()
+    assert row == ('"Wicked Rose" And The Ncph Hacking Group', "iDefense", date(2006, 12, 1),
+                   f"{server.url}/files/wicked.txt")

@@ -32,6 +32,8 @@ SERVE = ("import signal, typer; signal.signal(signal.SIGINT, signal.default_int_
          "from breachminer.cli.serve import serve; app = typer.Typer(); app.command()(serve); app()")
 RUN_TIMEOUT = 180.0
 
+pytestmark = pytest.mark.integration
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -3,14 +3,15 @@
 - ``ingest``, ``tag`` (cli/ingest.py): documents in;
 - ``top``, ``sql``, ``evidence``, ``failures`` (cli/query.py): tables out;
 - ``train``, ``evaluate``, ``retag`` (cli/model.py): the trained classifier;
-- ``attack update`` (cli/attack.py): the ATT&CK catalog.
+- ``attack update`` (cli/attack.py): the ATT&CK catalog;
+- ``serve`` (cli/serve.py): ingest on a schedule.
 """
 
 from __future__ import annotations
 
 import typer
 
-from breachminer.cli import attack, ingest, model, query
+from breachminer.cli import attack, ingest, model, query, serve
 
 app = typer.Typer(
     name="breachminer",
@@ -28,6 +29,7 @@ app.command("failures")(query.failures)
 app.command("train")(model.train)
 app.command("evaluate")(model.evaluate)
 app.command("retag")(model.retag)
+app.command("serve")(serve.serve)
 app.add_typer(attack.app, name="attack")
 
 
