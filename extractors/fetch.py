@@ -304,14 +304,14 @@ class Fetcher:
 
     # -- one attempt: redirects followed by hand so that every hop is checked
 
-    def _get(self, url: str, headers: dict[str, str], check_robots: bool) -> _Response:
+    def _get(self, url: str, headers: dict[str, str], check_robots: bool, max_bytes: int | None = None) -> _Response:
         seen = {url}
         current = url
         for _hop in range(self.policy.max_redirects + 1):
             host, port = self._check_url(current)
             if check_robots:
                 self._check_robots(current)
-            response = self._request(current, headers, host, port)
+            response = self._request(current, headers, host, port, max_bytes)
             if response.status in REDIRECT_CODES:
                 location = response.headers.get("location")
                 if not location:
@@ -438,7 +438,8 @@ class Fetcher:
 
     def _load_robots(self, root: str, host: str, port: int | None) -> RobotFileParser | FetchError | None:
         try:
-            response = self._get(f"{root}/robots.txt", {}, check_robots=False) if host else None
+            response = self._get(f"{root}/robots.txt", {}, check_robots=False, max_bytes=MAX_ROBOTS_BYTES) \
+                if host else None
         except FetchError as exc:
             if exc.http_status is not None and 400 <= exc.http_status < 500:
                 return None  # no robots.txt: everything allowed

@@ -29,7 +29,7 @@ from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-STALL_SECONDS = 8
+STALL_SECONDS = 12  # longer than any test's read timeout
 
 
 @cache
@@ -59,6 +59,7 @@ class LoopbackServer:
         self.counters: dict[str, int] = {}
         self.feed_items: list[tuple[str, str]] = []  # (title, path) of /feed.xml entries
         self._lock = threading.Lock()
+        gzip_bomb()  # built before serving, so that no request waits for it
         self.httpd = _QuietServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -79,6 +80,16 @@ class LoopbackServer:
         with self._lock:
             self.counters[key] = self.counters.get(key, 0) + 1
             return self.counters[key]
+
+    def sent_to(self, path: str, timeout: float = 10.0) -> int:
+        """Body bytes the server sent for ``path`` (waiting for the handler to finish writing)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sizes = [size for _m, logged, _s, size in self.log if logged == path]
+            if sizes:
+                return sizes[-1]
+            time.sleep(0.05)
+        raise AssertionError(f"no response to {path} was logged")
 
     def bodies_sent(self) -> list[tuple[str, int]]:
         """(path, bytes) of every response that carried a body."""

@@ -31,8 +31,8 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 def fetch_env(tmp_path, monkeypatch) -> Path:
     """Fast, loopback-friendly fetch settings and a private raw cache."""
     cache = tmp_path / "cache"
-    for key, value in {"BREACHMINER_CACHE": str(cache), "BREACHMINER_READ_TIMEOUT": "1",
-                       "BREACHMINER_CONNECT_TIMEOUT": "2", "BREACHMINER_FETCH_RETRIES": "2",
+    for key, value in {"BREACHMINER_CACHE": str(cache), "BREACHMINER_READ_TIMEOUT": "3",
+                       "BREACHMINER_CONNECT_TIMEOUT": "5", "BREACHMINER_FETCH_RETRIES": "2",
                        "BREACHMINER_FETCH_BACKOFF": "0.05", "BREACHMINER_HOST_DELAY": "0",
                        "BREACHMINER_MAX_RETRY_AFTER": "5", "BREACHMINER_MAX_BYTES": str(20 * 1024 * 1024),
                        "BREACHMINER_RETRY_DELAY": "0", "BREACHMINER_CLASSIFIER": "0",

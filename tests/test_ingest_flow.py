@@ -114,3 +114,12 @@ def test_oversized_documents_are_refused_before_reading(tmp_path, db_file, monke
     with wh.connect(db_file, read_only=True) as con:
         row = con.execute("SELECT stage, error_class, message FROM failures").fetchall()[0]
     assert row[:2] == ("read", "DocumentTooLarge") and "1,000-byte limit" in row[2]
+
+
+def test_a_run_that_died_is_marked_crashed_by_the_next(tmp_path, db_file) -> None:
+    with wh.connect(db_file) as con:
+        wh.start_run(con, "dead", None, ["x"], 1)  # a run killed before finish_run
+    result = run_ingest([str(SAMPLES / "2026-cloud-bec.txt")], str(db_file), workers=1)
+    with wh.connect(db_file, read_only=True) as con:
+        statuses = dict(con.execute("SELECT run_id, status FROM runs").fetchall())
+    assert statuses == {"dead": "crashed", result["run_id"]: "completed"}

@@ -476,6 +476,9 @@ def resolve_failure(con: duckdb.DuckDBPyConnection, source: str) -> None:
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | None, inputs: list[str],
               n_sources: int) -> None:
+    """Record a run's start. Call it holding the writer lock: any run still marked running then died
+    mid-way (killed, out of memory) and is marked crashed."""
+    con.execute("UPDATE runs SET status = 'crashed' WHERE status = 'running'")
     con.execute(
         "INSERT INTO runs (run_id, flow_run_id, started_at, status, n_sources, inputs) VALUES (?, ?, ?, ?, ?, ?)",
         [run_id, flow_run_id, _now(), "running", n_sources, json.dumps(inputs)],

@@ -22,6 +22,19 @@ DbOption = Annotated[
 ]
 
 
+# The fetch and retry flags that `ingest` and `serve` share (None: the BREACHMINER_* setting decides).
+RetryFailedOption = Annotated[bool, typer.Option(
+    "--retry-failed", help="retry every failed source at once, even given-up ones")]
+AllowPrivateOption = Annotated[bool | None, typer.Option(
+    "--allow-private/--no-allow-private", help="fetch from private/loopback addresses "
+    "[default: $BREACHMINER_ALLOW_PRIVATE or no]", show_default=False)]
+IgnoreRobotsOption = Annotated[bool, typer.Option("--ignore-robots", help="do not obey robots.txt")]
+OfflineOption = Annotated[bool | None, typer.Option(
+    "--offline/--online", help="no network: URLs come from the raw cache or are skipped "
+    "[default: $BREACHMINER_OFFLINE or online]", show_default=False)]
+WaitOption = Annotated[float, typer.Option(help="seconds to wait for another run writing the same warehouse")]
+
+
 def db_path(option: Path | None) -> Path:
     return option or get_settings().db_path
 

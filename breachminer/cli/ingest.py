@@ -9,7 +9,20 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from breachminer.cli.common import DbOption, console, db_path, err_console, fail, print_frame, quiet_prefect
+from breachminer.cli.common import (
+    AllowPrivateOption,
+    DbOption,
+    IgnoreRobotsOption,
+    OfflineOption,
+    RetryFailedOption,
+    WaitOption,
+    console,
+    db_path,
+    err_console,
+    fail,
+    print_frame,
+    quiet_prefect,
+)
 from breachminer.settings import get_settings
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "reports_corpus" / "sources.csv"
@@ -21,16 +34,11 @@ def ingest(
         show_default=False)] = None,
     workers: Annotated[int | None, typer.Option(help="parallel worker processes [default: CPUs]")] = None,
     top_n: Annotated[int, typer.Option("--top", help="techniques to show after the run")] = 10,
-    retry_failed: Annotated[bool, typer.Option(
-        "--retry-failed", help="retry every failed source now, even given-up ones")] = False,
-    allow_private: Annotated[bool | None, typer.Option(
-        "--allow-private/--no-allow-private", help="fetch from private/loopback addresses "
-        "[default: $BREACHMINER_ALLOW_PRIVATE or no]", show_default=False)] = None,
-    ignore_robots: Annotated[bool, typer.Option("--ignore-robots", help="do not obey robots.txt")] = False,
-    offline: Annotated[bool | None, typer.Option(
-        "--offline/--online", help="no network: URLs come from the raw cache or are skipped "
-        "[default: $BREACHMINER_OFFLINE or online]", show_default=False)] = None,
-    wait: Annotated[float, typer.Option(help="seconds to wait for another run writing the same warehouse")] = 0.0,
+    retry_failed: RetryFailedOption = False,
+    allow_private: AllowPrivateOption = None,
+    ignore_robots: IgnoreRobotsOption = False,
+    offline: OfflineOption = None,
+    wait: WaitOption = 0.0,
     db: DbOption = None,
 ) -> None:
     """Ingest reports into the warehouse (one Prefect flow run), then print the top techniques.

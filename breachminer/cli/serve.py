@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from breachminer.cli.common import DbOption, console, db_path, fail
+from breachminer.cli.common import (
+    AllowPrivateOption,
+    DbOption,
+    IgnoreRobotsOption,
+    OfflineOption,
+    RetryFailedOption,
+    WaitOption,
+    console,
+    db_path,
+    fail,
+)
 from breachminer.cli.ingest import DEFAULT_CORPUS
 
 
@@ -17,16 +27,11 @@ def serve(
         show_default=False)] = None,
     cron: Annotated[str | None, typer.Option(help="five-field cron expression, in UTC (e.g. '0 3 * * *')")] = None,
     interval: Annotated[float | None, typer.Option(help="or: seconds between runs")] = None,
-    retry_failed: Annotated[bool, typer.Option(
-        "--retry-failed", help="every run retries every failed source, even given-up ones")] = False,
-    allow_private: Annotated[bool | None, typer.Option(
-        "--allow-private/--no-allow-private", help="fetch from private/loopback addresses "
-        "[default: $BREACHMINER_ALLOW_PRIVATE or no]", show_default=False)] = None,
-    ignore_robots: Annotated[bool, typer.Option("--ignore-robots", help="do not obey robots.txt")] = False,
-    offline: Annotated[bool | None, typer.Option(
-        "--offline/--online", help="no network: URLs come from the raw cache or are skipped "
-        "[default: $BREACHMINER_OFFLINE or online]", show_default=False)] = None,
-    wait: Annotated[float, typer.Option(help="seconds a run waits for another run writing the same warehouse")] = 0.0,
+    retry_failed: RetryFailedOption = False,
+    allow_private: AllowPrivateOption = None,
+    ignore_robots: IgnoreRobotsOption = False,
+    offline: OfflineOption = None,
+    wait: WaitOption = 0.0,
     port: Annotated[int, typer.Option(help="loopback port of the Prefect server started when $PREFECT_API_URL "
                                            "is unset")] = 4200,
     db: DbOption = None,
