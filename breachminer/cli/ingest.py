@@ -99,8 +99,11 @@ def ingest(
         total = wh.first_row(con, "SELECT count(*) FROM counted_reports")[0]
     if not failed.empty:
         failed["source"] = failed["source"].map(lambda s: Path(s).name if "://" not in s else s)
-        more = f"; {len(failed) - 10} more" if len(failed) > 10 else ""
-        print_frame(failed.head(10), f"Failed this run{more} (later runs retry them: breachminer failures)")
+        title = f"{len(failed)} failed this run (later runs retry them; details: breachminer failures)"
+        if len(failed) > 5:  # by cause, with one example each
+            failed = failed.groupby(["stage", "error_class"], as_index=False).agg(
+                n=("source", "size"), example=("source", "first"), message=("message", "first"))
+        print_frame(failed, title)
     print_frame(frame, f"Top {len(frame)} techniques over {total} reports (parent level)")
 
 
