@@ -124,6 +124,7 @@ class TechniqueClassifier:
     card: dict[str, Any] = field(default_factory=dict)
     hybrid_threshold: float | None = None  # classifier threshold inside the hybrid rule
     hybrid_sighting_threshold: float | None = None  # sighting threshold of the hybrid rule
+    hybrid_thresholds: dict[str, float] = field(default_factory=dict)  # per technique, inside the hybrid rule
 
     @property
     def version(self) -> str:
@@ -138,7 +139,14 @@ class TechniqueClassifier:
         return self.pipeline.named_steps["clf"].predict_proba(features)
 
     def threshold_vector(self) -> np.ndarray:
+        """The classifier-alone threshold of every label (per technique, else the default)."""
         return np.asarray([self.thresholds.get(label, self.default_threshold) for label in self.labels])
+
+    def hybrid_threshold_vector(self) -> np.ndarray:
+        """The classifier thresholds inside the hybrid rule (classifier-alone ones for a model without them)."""
+        if self.hybrid_threshold is None:
+            return self.threshold_vector()
+        return np.asarray([self.hybrid_thresholds.get(label, self.hybrid_threshold) for label in self.labels])
 
     # ------------------------------------------------------------------------------ persistence
 
@@ -168,6 +176,7 @@ class TechniqueClassifier:
             "default_threshold": self.default_threshold,
             "hybrid_threshold": self.hybrid_threshold,
             "hybrid_sighting_threshold": self.hybrid_sighting_threshold,
+            "hybrid_thresholds": self.hybrid_thresholds,
             "artifact": MODEL_FILE,
             "artifact_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "artifact_bytes": path.stat().st_size,
@@ -216,7 +225,8 @@ class TechniqueClassifier:
         return cls(pipeline=pipeline, labels=labels, thresholds=dict(card["thresholds"]),
                    default_threshold=float(card["default_threshold"]), card=card,
                    hybrid_threshold=card.get("hybrid_threshold"),
-                   hybrid_sighting_threshold=card.get("hybrid_sighting_threshold"))
+                   hybrid_sighting_threshold=card.get("hybrid_sighting_threshold"),
+                   hybrid_thresholds=dict(card.get("hybrid_thresholds") or {}))
 
 
 def _minor(version: str) -> str:
