@@ -92,9 +92,13 @@ class SparseLinearOvR(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X) >= 0.5).astype(int)
 
 
-def build_pipeline(word_features: int = 60000, char_features: int = 60000, char_ngrams: tuple[int, int] = (3, 5),
+def build_pipeline(word_features: int = 60000, char_features: int = 60000, char_ngrams: tuple[int, int] = (4, 4),
                    alpha: float = 2e-6, epochs: int = 8, seed: int = 20261127, n_jobs: int = 2) -> Pipeline:
     """The training pipeline: word 1–2-gram and char_wb n-gram TF-IDF, one-vs-rest logistic regression.
+
+    Character n-grams are 4-grams only (``char_wb`` 3–5 before): on the cross-validated validation
+    reports they score the same, and extraction is about 2.5× cheaper (57 instead of 171 features per
+    sentence).
 
     The logistic regressions are fitted by SGD (``SGDClassifier(loss="log_loss")``, a fixed number of
     epochs): liblinear took 3–5 s per technique on the ~64k training sentences (about 30 min for 600
@@ -206,6 +210,7 @@ class TechniqueClassifier:
         if digest != card["artifact_sha256"]:
             raise ModelCompatibilityError(f"{path} does not match its model card (sha256 {digest[:12]}…)")
         build_args = dict(card.get("build_args", {}))
+        build_args.setdefault("char_ngrams", (3, 5))  # models before procedure v4 recorded only the seed
         if "char_ngrams" in build_args:
             build_args["char_ngrams"] = tuple(build_args["char_ngrams"])
         pipeline = build_pipeline(**build_args)

@@ -67,3 +67,16 @@ def test_technique_thresholds_shrink_toward_the_global_one(catalog) -> None:
     assert own > weak > strong > 0.15
     # no evidence for T1490 anywhere: it keeps the global threshold
     assert technique_thresholds(report_max, truth, labels, catalog, 0.15, 2)[1] == 0.15
+
+
+def test_cross_fitted_thresholds_never_see_their_own_report(catalog) -> None:
+    from models.train import _cross_fitted
+
+    labels = ["T1486"]
+    report_max = {n: np.array([p]) for n, p in zip("abcdef", [0.5, 0.6, 0.7, 0.2, 0.25, 0.3], strict=True)}
+    truth = {n: ({"T1486"} if n in "abc" else set()) for n in report_max}
+    folds = {n: i % 2 for i, n in enumerate("abcdef")}
+    vectors = _cross_fitted(report_max, truth, folds, labels, catalog, 0.15, 0)
+    changed = dict(report_max, a=np.array([0.05]))  # report a's own score changes: its thresholds do not
+    assert _cross_fitted(changed, truth, folds, labels, catalog, 0.15, 0)["a"] == vectors["a"]
+    assert (vectors["a"] == vectors["c"]).all() and (vectors["a"] == vectors["e"]).all()
