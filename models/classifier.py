@@ -6,7 +6,8 @@ multi-label over every active technique with enough training examples. Training 
 ``SparseLinearOvR``: the same decision function with each technique's weights pruned to its
 strongest features and stacked into one sparse matrix, so the artifact stays small and scoring is
 one sparse product. Scores are probabilities in 0–1; each technique has a decision threshold
-calibrated on a validation split that is neither training nor evaluation data.
+calibrated on out-of-fold scores of validation reports (cross-validation by report, ``models.train``),
+never on the evaluation reports.
 
 The artifact holds data only: a compressed NumPy ``.npz`` (vocabularies, IDF weights, the sparse
 weight matrix, intercepts, labels) read with ``allow_pickle=False``, and a JSON model card with the
