@@ -70,7 +70,7 @@ def fold_training_indexes(sentences: list[LabelledSentence],
     The same leak rules as for the held-out reports (``load_training_data``): TRAM2 sentences whose
     ``doc_title`` is one of the fold's reports, bootstrap sentences identical to those, and any sentence
     whose text occurs in one of the reports (the report text is its sentences joined). Without this the
-    validation reports' own annotations train the model that scores them (about 30 sentences a fold).
+    validation reports' own annotations train the model that scores them (~1,600 sentences a fold).
     """
     slugs = {_slug(name) for name in fold_reports}
     candidates = [i for i, s in enumerate(sentences) if not (s.source == "tram-report" and s.group in fold_reports)]
