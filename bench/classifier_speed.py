@@ -1,6 +1,6 @@
 """Benchmark: classifier scoring speed on one core, and whole-report tagging time (by hand).
 
-    OMP_NUM_THREADS=1 python bench/classifier_speed.py [REPORTS_DIR]
+    OMP_NUM_THREADS=1 python bench/classifier_speed.py [REPORTS_DIR]   (BREACHMINER_MODEL_DIR: another model)
 
 1. sentences/s scored by the shipped model in batches (goal: ≥ 10,000 on one core), on the sentences
    of the real reports in ../shared/data/reports;
@@ -28,7 +28,7 @@ def main() -> None:
     from models.tagger import default_taggers, load_model
 
     catalog = AttackCatalog.load()
-    model = load_model()
+    model = load_model(os.environ.get("BREACHMINER_MODEL_DIR") or None)  # default: the shipped model
     if model is None:
         sys.exit("no trained model in models/artifacts: run `breachminer train` first")
     taggers = default_taggers(catalog, model)

@@ -6,8 +6,9 @@ classifier threshold. The mention's score maps the probability onto the sighting
 sighting threshold ``T`` and counts alone, and a weaker one counts only together with other evidence
 (noisy-OR in ``extractors.sightings``). The raw probability is kept in ``detail``.
 
-Inside the hybrid the classifier threshold and ``T`` are the pair calibrated together on validation
-reports and stored in the model card (``hybrid_threshold``, ``hybrid_sighting_threshold``);
+Inside the hybrid the classifier thresholds (a global one, ``hybrid_threshold``, and per-technique
+ones shrunk toward it, ``hybrid_thresholds``) and ``T`` (``hybrid_sighting_threshold``) are calibrated
+together on out-of-fold validation reports and stored in the model card;
 ``BREACHMINER_SIGHTING_THRESHOLD`` overrides ``T``.
 """
 
@@ -62,10 +63,7 @@ class ClassifierTagger:
         self.model = model
         self.version = model.version
         self.sighting_threshold = resolve_sighting_threshold(sighting_threshold, model)
-        if model.hybrid_threshold is not None:
-            self._thresholds = np.full(len(model.labels), float(model.hybrid_threshold))
-        else:
-            self._thresholds = model.threshold_vector()
+        self._thresholds = model.hybrid_threshold_vector()
 
     def tag(self, sentences: Sequence[Sentence]) -> list[Mention]:
         mentions: list[Mention] = []

@@ -130,3 +130,16 @@ def test_tag_refuses_an_incompatible_model_clearly(small_model, tmp_path, monkey
     doc.write_text("The attackers deleted the volume shadow copies with vssadmin. " * 10)
     result = CliRunner().invoke(app, ["tag", str(doc)])
     assert result.exit_code == 1 and "scikit-learn 0.24.2" in result.output
+
+
+def test_hybrid_thresholds_are_per_technique_with_a_global_default(small_model, tmp_path) -> None:
+    assert list(small_model.hybrid_threshold_vector()) == list(small_model.threshold_vector())  # none calibrated
+    small_model.hybrid_threshold, small_model.hybrid_thresholds = 0.3, {"T1490": 0.6}
+    try:
+        assert small_model.hybrid_threshold_vector().tolist() == [0.3, 0.3, 0.6]  # T1053.005, T1486, T1490
+        assert ClassifierTagger(small_model, 0.6)._thresholds.tolist() == [0.3, 0.3, 0.6]
+        small_model.save(tmp_path)
+        loaded = TechniqueClassifier.load(tmp_path)
+        assert loaded.hybrid_thresholds == {"T1490": 0.6} and loaded.hybrid_threshold == 0.3
+    finally:
+        small_model.hybrid_threshold, small_model.hybrid_thresholds = None, {}

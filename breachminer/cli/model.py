@@ -31,7 +31,7 @@ def train(
     out: Annotated[Path | None, typer.Option(help="model folder [default: models/artifacts]")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 20261127,
 ) -> None:
-    """Train the technique classifier (seeded, report-grouped validation split) and write the artifact.
+    """Train the technique classifier (seeded, thresholds cross-validated by report) and write the artifact.
 
     Example: breachminer train --data ../shared/data
     """
@@ -43,7 +43,7 @@ def train(
     catalog = AttackCatalog.load(settings.catalog_path)
     directory = _data_dir(data)
     err_console.print(f"training on {directory} …")
-    model, report = train_model(directory, catalog, seed=seed)
+    model, report = train_model(directory, catalog, seed=seed, progress=err_console.print)
     path = model.save(out or MODEL_DIR)
     console.print(
         f"model {model.version}: {report.n_labels} techniques, {report.n_train} training / {report.n_validation} "
