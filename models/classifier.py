@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,15 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 
 MODEL_DIR = Path(__file__).resolve().parent / "artifacts"
+# Fragments (table headers, captions, list stubs such as "Additional File" or "Deleted file.") carry no
+# procedure; a model trained with ``min_words`` scores them 0. Models from before record nothing: 0.
+MIN_WORDS = 4
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def word_count(text: str) -> int:
+    """Words of two letters or more (what ``min_words`` counts)."""
+    return len(_WORD.findall(text))
 MODEL_FILE = "technique-classifier.npz"
 CARD_FILE = "model-card.json"
 
@@ -130,6 +140,7 @@ class TechniqueClassifier:
     hybrid_threshold: float | None = None  # classifier threshold inside the hybrid rule
     hybrid_sighting_threshold: float | None = None  # sighting threshold of the hybrid rule
     hybrid_thresholds: dict[str, float] = field(default_factory=dict)  # per technique, inside the hybrid rule
+    min_words: int = 0  # sentences with fewer words score 0
 
     @property
     def version(self) -> str:
@@ -141,7 +152,10 @@ class TechniqueClassifier:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         features = self.pipeline.named_steps["features"].transform(list(texts))
         features.sort_indices()
-        return self.pipeline.named_steps["clf"].predict_proba(features)
+        probabilities = self.pipeline.named_steps["clf"].predict_proba(features)
+        if self.min_words:
+            probabilities[[word_count(text) < self.min_words for text in texts]] = 0.0
+        return probabilities
 
     def threshold_vector(self) -> np.ndarray:
         """The classifier-alone threshold of every label (per technique, else the default)."""
@@ -182,6 +196,7 @@ class TechniqueClassifier:
             "hybrid_threshold": self.hybrid_threshold,
             "hybrid_sighting_threshold": self.hybrid_sighting_threshold,
             "hybrid_thresholds": self.hybrid_thresholds,
+            "min_words": self.min_words,
             "artifact": MODEL_FILE,
             "artifact_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "artifact_bytes": path.stat().st_size,
@@ -232,7 +247,8 @@ class TechniqueClassifier:
                    default_threshold=float(card["default_threshold"]), card=card,
                    hybrid_threshold=card.get("hybrid_threshold"),
                    hybrid_sighting_threshold=card.get("hybrid_sighting_threshold"),
-                   hybrid_thresholds=dict(card.get("hybrid_thresholds") or {}))
+                   hybrid_thresholds=dict(card.get("hybrid_thresholds") or {}),
+                   min_words=int(card.get("min_words") or 0))
 
 
 def _minor(version: str) -> str:

@@ -27,10 +27,17 @@ from typing import Any
 import numpy as np
 
 from breachminer.catalog import AttackCatalog
-from models.classifier import SparseLinearOvR, TechniqueClassifier, binarize, build_pipeline
+from models.classifier import (
+    MIN_WORDS,
+    SparseLinearOvR,
+    TechniqueClassifier,
+    binarize,
+    build_pipeline,
+    word_count,
+)
 from models.training_data import LabelledSentence, TrainingData, _slug, leak_form, load_training_data, remove_leaks
 
-PROCEDURE = "sgd-ovr-cv4-pertech-v5"  # bump when the training procedure changes: it is part of the model version
+PROCEDURE = "sgd-ovr-cv4-pertech-minwords-v6"  # bump when the training procedure changes: part of the version
 MIN_EXAMPLES = 5
 CV_FOLDS = 4  # 5 folds scored the same on validation; 4 keep `breachminer train` within 15 min
 GAIN = 0.6  # weight of a true pair against (1 - GAIN) for a false one, per-technique thresholds
@@ -121,6 +128,7 @@ def out_of_fold_scores(sentences: list[LabelledSentence], x: Any, y: np.ndarray,
         rows = [i for i, s in enumerate(sentences) if s.source == "tram-report" and s.group in fold_reports]
         probabilities = np.zeros((len(rows), len(labels)), dtype=np.float32)
         probabilities[:, present] = model.predict_proba(x[rows])
+        probabilities[[word_count(sentences[i].text) < MIN_WORDS for i in rows]] = 0.0  # as the shipped model does
         for name in fold_reports:
             scores[name] = probabilities[[j for j, i in enumerate(rows) if sentences[i].group == name]]
         if progress:
@@ -305,7 +313,8 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
                                 default_threshold=float(alone["threshold"]),
                                 hybrid_threshold=float(hybrid["classifier_threshold"]),
                                 hybrid_sighting_threshold=float(hybrid["sighting_threshold"]),
-                                hybrid_thresholds=per_technique(hybrid["vector"], hybrid["classifier_threshold"]))
+                                hybrid_thresholds=per_technique(hybrid["vector"], hybrid["classifier_threshold"]),
+                                min_words=MIN_WORDS)
 
     seconds = time.perf_counter() - started
     stamp = datetime.now(UTC).strftime("%Y%m%d")

@@ -3,6 +3,7 @@ loading, the version check, and how classifier mentions enter the sighting rule.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,11 +14,13 @@ from breachminer.records import Sentence
 from extractors.sightings import decide_sightings
 from models.classifier import (
     CARD_FILE,
+    MIN_WORDS,
     ModelCompatibilityError,
     SparseLinearOvR,
     TechniqueClassifier,
     binarize,
     build_pipeline,
+    word_count,
 )
 from models.tagger import ClassifierTagger
 
@@ -143,3 +146,14 @@ def test_hybrid_thresholds_are_per_technique_with_a_global_default(small_model, 
         assert loaded.hybrid_thresholds == {"T1490": 0.6} and loaded.hybrid_threshold == 0.3
     finally:
         small_model.hybrid_threshold, small_model.hybrid_thresholds = None, {}
+
+
+def test_fragments_score_zero_when_the_model_says_so(small_model, tmp_path) -> None:
+    fragment, sentence = "encrypted documents", "the ransomware encrypts every file"
+    assert word_count(fragment) == 2 and word_count("T1486 at 10:42, 3x") == 1
+    assert small_model.min_words == 0 and small_model.predict_proba([fragment]).max() > 0.1  # models from before
+    strict = dataclasses.replace(small_model, min_words=MIN_WORDS)
+    scores = strict.predict_proba([fragment, sentence])
+    assert scores[0].max() == 0.0 and np.allclose(scores[1], small_model.predict_proba([sentence])[0])
+    strict.save(tmp_path)
+    assert TechniqueClassifier.load(tmp_path).min_words == MIN_WORDS  # recorded in the card
