@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from breachminer.settings import Settings, get_settings
 from extractors import fingerprint
 from extractors.documents import ExtractionError
 from extractors.feeds import parse_feed
-from extractors.fetch import Fetcher, FetchError, RawCache
+from extractors.fetch import Fetcher, FetchError, FetchPolicy, RawCache
 from extractors.pipeline import DocumentAnalysis, read_local
 from extractors.sources import SourceItem, collect_sources
 from flows.fetch import Fetched, fetch_all, fetch_policy
@@ -157,7 +157,7 @@ def ingest_flow(inputs: list[str], db_path: str | None = None, retry_failed: boo
 
 
 def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: bool, offline: bool,
-            policy: Any) -> dict[str, Any]:
+            policy: FetchPolicy) -> dict[str, Any]:
     logger = get_run_logger()
     catalog = AttackCatalog.load(settings.catalog_path)
     retry = wh.RetryPolicy(settings.retry_delay, settings.max_attempts)
@@ -253,7 +253,8 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
 
 
 def _take_fetched(fetched: Fetched, depth: int, cache: RawCache, pending: list[Pending], known: set[str],
-                  counts: dict[str, int], fail: Any, db_path: str) -> list[SourceItem]:
+                  counts: dict[str, int], fail: Callable[[str, AnalysisFailure], None],
+                  db_path: str) -> list[SourceItem]:
     """Route one fetch result: a failure, an unchanged report, a feed (its entries are returned), or a
     document to analyse. Fetch state is saved as soon as the bytes are safe in the cache."""
     item = fetched.item
