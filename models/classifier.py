@@ -46,6 +46,13 @@ _WORD = re.compile(r"[^\W\d_]{2,}")
 def word_count(text: str) -> int:
     """Words of two letters or more (what ``min_words`` counts)."""
     return len(_WORD.findall(text))
+
+
+def silence_fragments(probabilities: np.ndarray, texts: Sequence[str], min_words: int) -> np.ndarray:
+    """Zero the rows of sentences under ``min_words`` words (in place; returned for chaining)."""
+    if min_words:
+        probabilities[[word_count(text) < min_words for text in texts]] = 0.0
+    return probabilities
 MODEL_FILE = "technique-classifier.npz"
 CARD_FILE = "model-card.json"
 
@@ -152,10 +159,7 @@ class TechniqueClassifier:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         features = self.pipeline.named_steps["features"].transform(list(texts))
         features.sort_indices()
-        probabilities = self.pipeline.named_steps["clf"].predict_proba(features)
-        if self.min_words:
-            probabilities[[word_count(text) < self.min_words for text in texts]] = 0.0
-        return probabilities
+        return silence_fragments(self.pipeline.named_steps["clf"].predict_proba(features), texts, self.min_words)
 
     def threshold_vector(self) -> np.ndarray:
         """The classifier-alone threshold of every label (per technique, else the default)."""

@@ -33,7 +33,7 @@ from models.classifier import (
     TechniqueClassifier,
     binarize,
     build_pipeline,
-    word_count,
+    silence_fragments,
 )
 from models.training_data import LabelledSentence, TrainingData, _slug, leak_form, load_training_data, remove_leaks
 
@@ -128,7 +128,7 @@ def out_of_fold_scores(sentences: list[LabelledSentence], x: Any, y: np.ndarray,
         rows = [i for i, s in enumerate(sentences) if s.source == "tram-report" and s.group in fold_reports]
         probabilities = np.zeros((len(rows), len(labels)), dtype=np.float32)
         probabilities[:, present] = model.predict_proba(x[rows])
-        probabilities[[word_count(sentences[i].text) < MIN_WORDS for i in rows]] = 0.0  # as the shipped model does
+        silence_fragments(probabilities, [sentences[i].text for i in rows], MIN_WORDS)  # as the shipped model does
         for name in fold_reports:
             scores[name] = probabilities[[j for j, i in enumerate(rows) if sentences[i].group == name]]
         if progress:

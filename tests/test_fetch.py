@@ -190,3 +190,17 @@ def test_feeds_are_recognised_and_expanded() -> None:
     ]
     assert items[0].published.isoformat() == "2020-03-03" and items[0].feed == "https://labs.example/feed.xml"
     assert parse_feed(atom, "https://labs.example/atom")[0].published_year == 2021
+
+
+def test_robots_crawl_delay_spaces_requests() -> None:
+    with LoopbackServer({"page.html": HTML}, robots="User-agent: *\nCrawl-delay: 1\n") as slow_host, \
+            Fetcher(policy(host_delay=0.0)) as fetcher:
+        fetcher.fetch(f"{slow_host.url}/files/page.html")
+        fetcher.fetch(f"{slow_host.url}/files/page.html")
+        times = [t for t, path, _ in slow_host.arrivals if path == "/files/page.html"]
+    assert times[1] - times[0] >= 1.0
+
+
+def test_a_download_past_its_deadline_is_stopped(server) -> None:
+    error = fetch_error(f"{server.url}/oversized.pdf", deadline=0.0, retries=0, respect_robots=False)
+    assert error.error_class == "DeadlineExceeded" and error.retryable

@@ -141,6 +141,10 @@ def test_private_addresses_need_permission(tmp_path, db_file, fetch_env) -> None
         source = con.execute("SELECT source, etag IS NOT NULL, kind FROM report_sources").fetchone()
     assert row[0] == "PrivateAddress" and "loopback" in row[1] and row[2]  # resolved by the allowed run
     assert source == (link, True, "text")
+    open_only = CliRunner().invoke(app, ["failures", "--db", str(db_file)])
+    everything = CliRunner().invoke(app, ["failures", "--all", "--db", str(db_file)])
+    assert "no failures waiting for a retry" in open_only.output
+    assert "fetch/PrivateAddress · 1 attempt · resolved" in everything.output
 
 
 def test_offline_runs_use_the_cache_and_skip_the_rest(tmp_path, db_file, fetch_env) -> None:

@@ -17,6 +17,7 @@ from flows.ingest import run_ingest
 from models.classifier import MODEL_DIR, TechniqueClassifier
 from models.train import train
 from models.training_data import load_training_data
+from warehouse.lock import writer_lock
 
 runner = CliRunner()
 SHIPPED = MODEL_DIR / "model-card.json"
@@ -55,6 +56,14 @@ def test_ingest_uses_the_classifier_and_retag_replaces_it(db_file, monkeypatch) 
     assert after > before and kept > 0
     again = runner.invoke(app, ["retag", "--db", str(db_file)], catch_exceptions=False)
     assert "retagged 0 reports" in again.output
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_retag_is_refused_while_an_ingest_writes(db_file) -> None:
+    with writer_lock(db_file, what="ingest"):
+        result = CliRunner().invoke(app, ["retag", "--db", str(db_file)])
+    assert result.exit_code == 1 and "another ingest" in result.output
+    assert not db_file.exists()  # nothing was written
 
 
 @needs_shared
