@@ -54,6 +54,9 @@ class DocumentTooLarge(ExtractionError):
 
 MIN_TEXT_CHARS = 200  # below this, a document has no usable text
 _BULLETS = "•◦▪●■–·*-"
+# A table-of-contents entry: a dot leader ending the line, then a page number ("Timeline ..... 5"), or a long
+# leader alone ("Limitations . . . . . . . ." whose number sits on the next line). Prose "Wait....." is kept.
+_TOC_ENTRY = re.compile(r"(?:\.\s?){5,}\s*(?:\d{1,4}|[ivxlc]{1,6})\s*$|(?:\.\s?){8,}\s*$", re.IGNORECASE)
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$", re.IGNORECASE)
 
 
@@ -194,7 +197,8 @@ def _first_heading(text: str) -> str | None:
 
 
 def _drop_page_furniture(pages: list[str]) -> str:
-    """Join pages, dropping page numbers and short lines repeated on most pages (headers, footers)."""
+    """Join pages, dropping page numbers, table-of-contents entries and short lines repeated on most pages
+    (headers, footers): none of them is prose a sighting could rest on."""
     def key(line: str) -> str:
         return re.sub(r"\d+", "#", line.strip().lower())
 
@@ -208,7 +212,8 @@ def _drop_page_furniture(pages: list[str]) -> str:
         lines = [
             line
             for line in page.splitlines()
-            if not (line.strip() and (key(line) in repeated or _PAGE_NUMBER.match(line.strip())))
+            if not (line.strip() and (key(line) in repeated or _PAGE_NUMBER.match(line.strip())
+                                      or _TOC_ENTRY.search(line)))
         ]
         kept_pages.append("\n".join(lines))
     return "\n\n".join(kept_pages)

@@ -83,6 +83,26 @@ def test_real_image_only_pdf_from_shared() -> None:
         documents.extract((REPORTS / "2021_GroupIB_Big_Airline_Heist_APT41.pdf").read_bytes())
 
 
+def test_table_of_contents_entries_are_not_text() -> None:
+    pages = [
+        "Contents\nOverview ............................ 3\nWatering hole attacks . . . . . . . . . . . 7\n"
+        "Appendix ..................................... iv",
+        "The attackers compromised websites that energy staff visit... and served an exploit kit.\n"
+        "Wait for it.....\nThe loader then ran.",
+    ]
+    text = documents._drop_page_furniture(pages)
+    assert "Watering hole" not in text and "Overview" not in text and "Appendix" not in text
+    assert "served an exploit kit" in text and "The loader then ran." in text
+    assert "Wait for it....." in text  # five dots and no page number: prose
+
+
+@needs_shared
+def test_real_report_contents_pages_are_dropped() -> None:
+    doc = documents.extract((REPORTS / "2015_volatile_cedar_technical_report.pdf").read_bytes())
+    assert "EXECUTIVE SUMMARY" in doc.text.upper()
+    assert "......" not in doc.text
+
+
 @needs_shared
 def test_real_cisa_html_keeps_the_technique_table() -> None:
     doc = documents.extract((REPORTS / "2020_CISA_AA20-302A.html").read_bytes())
