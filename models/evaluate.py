@@ -10,6 +10,9 @@ sub-techniques up; exact level does not.
 
 The TRAM-style baseline is CountVectorizer + one-vs-rest LogisticRegression trained on the same
 training data, predicting a technique for a report when any sentence scores ≥ 0.5 (TRAM's rule).
+
+The same methods are then scored on the vendor set (``models.vendor_set``): real vendor reports from
+``<data>/reports`` whose truth is MITRE's own ATT&CK mapping of them, over every active technique.
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ from extractors.sentences import split_sentences
 from extractors.sightings import decide_sightings
 from models.classifier import TechniqueClassifier, binarize
 from models.tagger import default_taggers, resolve_sighting_threshold
-from models.training_data import HeldoutReport, TrainingData, load_heldout_reports, load_training_data, mjson_spans
+from models.training_data import (
+    HeldoutReport,
+    TrainingData,
+    load_heldout_reports,
+    load_training_data,
+    mjson_spans,
+    read_attack_objects,
+)
+from models.vendor_set import load_vendor_reports
 
 METHODS = ("id", "name", "lexicon", "classifier", "hybrid", "tram-baseline")
 def label_universe(data_dir: Path, catalog: AttackCatalog) -> set[str]:
@@ -91,65 +102,105 @@ def train_tram_baseline(data: TrainingData, labels: list[str], n_jobs: int = 2) 
                                                                      if k]
 
 
+def _predict(texts: dict[str, str], model: TechniqueClassifier, taggers: list,
+             hybrid_threshold: float, baseline: tuple[Any, list[str]] | None) -> dict[str, dict[str, set[str]]]:
+    """Per method, per report: the techniques that method sights in the report's text."""
+    predicted: dict[str, dict[str, set[str]]] = {m: {} for m in METHODS if baseline or m != "tram-baseline"}
+    for name, text in texts.items():
+        sentences = split_sentences(text)
+        mentions = [m for tagger in taggers for m in tagger.tag(sentences)]
+        for method in ("id", "name", "lexicon"):
+            predicted[method][name] = _sighted(m for m in mentions if m.method == method)
+        # the classifier alone: a technique when any sentence reaches its own calibrated threshold
+        sentence_scores = model.predict_proba([s.text for s in sentences])
+        hits = np.flatnonzero((sentence_scores >= model.threshold_vector()).any(axis=0)) if len(sentences) else []
+        predicted["classifier"][name] = {model.labels[j] for j in hits}
+        predicted["hybrid"][name] = _sighted(mentions, hybrid_threshold)
+        if baseline:
+            pipeline, baseline_labels = baseline
+            rows = [s.text for s in sentences]
+            probabilities = pipeline.predict_proba(rows) if rows else np.zeros((0, len(baseline_labels)))
+            hits = np.flatnonzero((probabilities >= 0.5).any(axis=0)) if rows else []
+            predicted["tram-baseline"][name] = {baseline_labels[j] for j in hits}
+    return predicted
+
+
+def _table(predicted: dict[str, dict[str, set[str]]], truth: dict[str, set[str]], universe: set[str],
+           catalog: AttackCatalog) -> dict[str, dict[str, dict[str, Any]]]:
+    return {method: {"parent": scores(by_report, truth, universe, catalog.parent_of_any),
+                     "exact": scores(by_report, truth, universe, lambda t: t)}
+            for method, by_report in predicted.items()}
+
+
+def _summary(table: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    return {m: {lvl: {k: v for k, v in res.items() if k != "per_technique"} for lvl, res in levels.items()}
+            for m, levels in table.items()}
+
+
 def evaluate(data_dir: Path, catalog: AttackCatalog, model: TechniqueClassifier,
-             data: TrainingData | None = None, with_baseline: bool = True,
+             data: TrainingData | None = None, with_baseline: bool = True, with_vendor: bool = True,
              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """The full evaluation table on the held-out reports."""
+    """The full evaluation table on the held-out TRAM reports, and the same methods on the vendor set."""
     started = time.perf_counter()
     say = progress or (lambda _message: None)
     reports: list[HeldoutReport] = load_heldout_reports(data_dir, catalog)
     universe = label_universe(data_dir, catalog)
     truth = {r.name: set(r.labels) for r in reports}
-    predicted: dict[str, dict[str, set[str]]] = {m: {} for m in METHODS}
     taggers = default_taggers(catalog, model)
     hybrid_threshold = resolve_sighting_threshold(None, model)
-    sentences_by_report = {r.name: split_sentences(r.text) for r in reports}
-    say(f"tagging {len(reports)} held-out reports")
-    for report in reports:
-        sentences = sentences_by_report[report.name]
-        mentions = [m for tagger in taggers for m in tagger.tag(sentences)]
-        for method in ("id", "name", "lexicon"):
-            predicted[method][report.name] = _sighted(m for m in mentions if m.method == method)
-        # the classifier alone: a technique when any sentence reaches its own calibrated threshold
-        sentence_scores = model.predict_proba([s.text for s in sentences])
-        hits = np.flatnonzero((sentence_scores >= model.threshold_vector()).any(axis=0)) if len(sentences) else []
-        predicted["classifier"][report.name] = {model.labels[j] for j in hits}
-        predicted["hybrid"][report.name] = _sighted(mentions, hybrid_threshold)
-
+    baseline = None
     if with_baseline:
         say("training the TRAM-style baseline on the same data")
         data = data or load_training_data(data_dir, catalog)
-        baseline, baseline_labels = train_tram_baseline(data, model.labels)
-        for report in reports:
-            texts = [s.text for s in sentences_by_report[report.name]]
-            probabilities = baseline.predict_proba(texts) if texts else np.zeros((0, len(baseline_labels)))
-            hits = np.flatnonzero((probabilities >= 0.5).any(axis=0)) if len(texts) else []
-            predicted["tram-baseline"][report.name] = {baseline_labels[j] for j in hits}
-    else:
-        predicted.pop("tram-baseline")
-
-    table: dict[str, Any] = {}
-    for method, by_report in predicted.items():
-        table[method] = {
-            "parent": scores(by_report, truth, universe, catalog.parent_of_any),
-            "exact": scores(by_report, truth, universe, lambda t: t),
-        }
+        baseline = train_tram_baseline(data, model.labels)
+    say(f"tagging {len(reports)} held-out reports")
+    predicted = _predict({r.name: r.text for r in reports}, model, taggers, hybrid_threshold, baseline)
+    table = _table(predicted, truth, universe, catalog)
     frequent = Counter(catalog.parent_of_any(t) for labels in truth.values() for t in {*labels} & universe)
     top20 = [t for t, _ in sorted(frequent.items(), key=lambda kv: (-kv[1], kv[0]))[:20]]
-    return {
+    results: dict[str, Any] = {
         "heldout_reports": len(reports),
         "label_universe": len(universe),
         "model_version": model.version,
         "threshold": model.default_threshold,
         "hybrid": {"classifier_threshold": model.hybrid_threshold, "sighting_threshold": hybrid_threshold},
-        "seconds": round(time.perf_counter() - started, 1),
-        "methods": {m: {lvl: {k: v for k, v in res.items() if k != "per_technique"} for lvl, res in levels.items()}
-                    for m, levels in table.items()},
+        "methods": _summary(table),
         "top20_parent": [
             {"technique": t, "support": frequent[t],
              **{m: table[m]["parent"]["per_technique"].get(t, {"precision": 0.0, "recall": 0.0, "f1": 0.0})
                 for m in table}}
             for t in top20
+        ],
+    }
+    if with_vendor:
+        results["vendor"] = evaluate_vendor(data_dir, catalog, model, taggers, hybrid_threshold, baseline, say)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def evaluate_vendor(data_dir: Path, catalog: AttackCatalog, model: TechniqueClassifier, taggers: list,
+                    hybrid_threshold: float, baseline: tuple[Any, list[str]] | None,
+                    say: Callable[[str], None]) -> dict[str, Any]:
+    """Every method on the vendor reports of ``models/vendor_reports.csv``, against MITRE's mapping.
+
+    The universe is every active technique: MITRE may cite any of them. Its truth is incomplete (see
+    ``models.vendor_set``), so precision here is a lower bound; compare methods, and read recall.
+    """
+    objects = read_attack_objects(data_dir)
+    reports, skipped = load_vendor_reports(objects, catalog, Path(data_dir) / "reports")
+    say(f"tagging {len(reports)} vendor reports" + (f" ({len(skipped)} skipped)" if skipped else ""))
+    truth = {r.name: set(r.labels) for r in reports}
+    predicted = _predict({r.name: r.text for r in reports}, model, taggers, hybrid_threshold, baseline)
+    table = _table(predicted, truth, set(catalog.active), catalog)
+    return {
+        "reports": len(reports),
+        "truth_pairs": sum(len(t) for t in truth.values()),
+        "skipped": skipped,
+        "methods": _summary(table),
+        "per_report": [
+            {"report": r.name, "attack_reference": r.reference, "truth": sorted(r.labels),
+             **{m: sorted(predicted[m][r.name]) for m in predicted}}
+            for r in reports
         ],
     }
 

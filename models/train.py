@@ -37,7 +37,7 @@ from models.classifier import (
 )
 from models.training_data import LabelledSentence, TrainingData, _slug, leak_form, load_training_data, remove_leaks
 
-PROCEDURE = "sgd-ovr-cv4-pertech-minwords-v6"  # bump when the training procedure changes: part of the version
+PROCEDURE = "sgd-ovr-cv4-pertech-minwords-vendor-v7"  # bump when the training procedure changes: part of the version
 MIN_EXAMPLES = 5
 CV_FOLDS = 4  # 5 folds scored the same on validation; 4 keep `breachminer train` within 15 min
 GAIN = 0.6  # weight of a true pair against (1 - GAIN) for a false one, per-technique thresholds
@@ -332,6 +332,7 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
             "by_source": dict(Counter(s.source for s in sentences)),
             "removed_leaks": data.removed_leaks,
             "removed_by_source": data.removed_by_source,
+            "withheld_for_vendor_set": data.withheld_vendor,
             "unknown_ids": data.unknown_ids,
             "train_sentences": len(sentences),
             "validation_sentences": n_validation,

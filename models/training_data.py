@@ -4,7 +4,9 @@ Owns reading the public training sources from a data folder laid out like ``shar
 turning them into one list of :class:`LabelledSentence` (text, current ATT&CK technique IDs, source,
 group key for report-level splits), plus the 30 held-out TRAM reports named in
 ``models/heldout_reports.txt`` (:class:`HeldoutReport`), which never feed training: their files are
-skipped and every training sentence whose text occurs in one of them is dropped (leak removal).
+skipped and every training sentence whose text occurs in one of them is dropped (leak removal). The
+vendor evaluation set (``models.vendor_set``) is withheld the same way, plus the ATT&CK procedure
+examples that cite its reports and their copies in TRAM's bootstrap file.
 
 Sources (``data_dir`` relative paths) and where to download the same public files:
 
@@ -47,11 +49,14 @@ from breachminer.records import Sentence
 from extractors.documents import normalise_text
 from extractors.fingerprint import words
 from extractors.sentences import split_sentences
+from models.vendor_set import VendorReference, cites, read_vendor_references, read_vendor_texts
 
 HELDOUT_LIST = Path(__file__).with_name("heldout_reports.txt")
 SOURCES = ("attack-procedure", "tram-bootstrap", "tram2", "tram-report", "tram-negative")
 MIN_LEAK_WORDS = 6  # sentences shorter than this (normalised words) are never treated as leaks
 SHINGLE = 8  # words per shingle in the leak index
+NEAR_COPY_JACCARD = 0.6  # bootstrap copies of withheld procedure examples (names cut out) score .7-.97
+MIN_NEAR_COPY_WORDS = 5
 
 _TECHNIQUE_SET = re.compile(r"\((T\d{4}(?:\.\d{3})?)\)\s*$")
 _CITATION = re.compile(r"\(Citation:[^)]*\)")
@@ -90,6 +95,7 @@ class TrainingData:
     sentences: list[LabelledSentence]
     removed_leaks: int = 0  # training sentences dropped because they occur in a held-out report
     removed_by_source: dict[str, int] = field(default_factory=dict)
+    withheld_vendor: dict[str, int] = field(default_factory=dict)  # per source, withheld for the vendor set
     file_hashes: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 of each input file
     unknown_ids: dict[str, int] = field(default_factory=dict)  # unresolvable IDs (dropped) with counts
 
@@ -327,6 +333,12 @@ def load_heldout_reports(
     return _load_heldout(_Reader(data_dir), catalog, names)
 
 
+def read_attack_objects(data_dir: Path) -> list[dict[str, Any]]:
+    """The STIX objects of the ATT&CK bundle under ``data_dir`` (:func:`attack_bundle_path`)."""
+    reader = _Reader(Path(data_dir))
+    return reader.json(attack_bundle_path(reader.data_dir))["objects"]
+
+
 def attack_bundle_path(data_dir: Path) -> Path:
     """The newest ``attack/enterprise-attack*.json[.gz]`` by the version numbers in its name."""
     candidates = [
@@ -338,8 +350,9 @@ def attack_bundle_path(data_dir: Path) -> Path:
     return max(candidates, key=lambda p: (tuple(int(n) for n in re.findall(r"\d+", p.name)), p.name))
 
 
-def _attack_procedures(reader: _Reader, resolve: _Resolver) -> list[LabelledSentence]:
-    objects = reader.json(attack_bundle_path(reader.data_dir))["objects"]
+def _attack_procedures(objects: list[dict[str, Any]], resolve: _Resolver,
+                       withheld_references: set[str]) -> tuple[list[LabelledSentence], list[LabelledSentence]]:
+    """Procedure examples as sentences; those citing a withheld reference come back separately."""
     technique_ids = {}
     for obj in objects:
         if obj.get("type") == "attack-pattern":
@@ -347,7 +360,8 @@ def _attack_procedures(reader: _Reader, resolve: _Resolver) -> list[LabelledSent
                 if ref.get("source_name") == "mitre-attack" and ref.get("external_id"):
                     technique_ids[obj["id"]] = ref["external_id"]
                     break
-    out = []
+    out: list[LabelledSentence] = []
+    withheld: list[LabelledSentence] = []
     for rel in objects:
         if rel.get("type") != "relationship" or rel.get("relationship_type") != "uses":
             continue
@@ -359,8 +373,32 @@ def _attack_procedures(reader: _Reader, resolve: _Resolver) -> list[LabelledSent
         labels = resolve.labels([cited])
         text = clean_procedure_text(rel["description"])
         if labels and text:
-            out.append(LabelledSentence(text, labels, "attack-procedure", f"attack:{rel['source_ref']}"))
-    return out
+            sentence = LabelledSentence(text, labels, "attack-procedure", f"attack:{rel['source_ref']}")
+            (withheld if cites(rel, withheld_references) else out).append(sentence)
+    return out, withheld
+
+
+def near_copies(sentences: Iterable[LabelledSentence], originals: Iterable[LabelledSentence],
+                min_jaccard: float = NEAR_COPY_JACCARD) -> set[int]:
+    """Indexes of ``sentences`` that are near-copies of an original (word-set Jaccard ≥ ``min_jaccard``).
+
+    TRAM's bootstrap file holds ATT&CK procedure examples with the group or software name cut out
+    ("A module in allows arbitrary commands …"), which an exact-text check misses.
+    """
+    original_sets = [set(words(o.text)) for o in originals]
+    index: dict[str, list[int]] = {}
+    for k, word_set in enumerate(original_sets):
+        for word in word_set:
+            index.setdefault(word, []).append(k)
+    found: set[int] = set()
+    for i, sentence in enumerate(sentences):
+        word_set = set(words(sentence.text))
+        if len(word_set) < MIN_NEAR_COPY_WORDS:
+            continue
+        shared: Counter[int] = Counter(k for word in word_set for k in index.get(word, ()))
+        if any(n / len(word_set | original_sets[k]) >= min_jaccard for k, n in shared.items()):
+            found.add(i)
+    return found
 
 
 def _bootstrap(reader: _Reader, resolve: _Resolver) -> list[LabelledSentence]:
@@ -436,8 +474,9 @@ def _slug(name: str) -> str:
     return leak_form(name.removesuffix(".mjson").replace("_", " "))
 
 
-def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str] | None = None) -> TrainingData:
-    """All labelled training sentences from ``data_dir``, held-out reports excluded and leaks removed.
+def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str] | None = None,
+                       vendor: list[VendorReference] | None = None) -> TrainingData:
+    """All labelled training sentences from ``data_dir``, both evaluation sets withheld and leaks removed.
 
     ``heldout`` names .mjson files (default :func:`read_heldout_names`; ``[]`` holds nothing out).
     Held-out .mjson files are not used for training. Dropped as leaks, and counted in ``removed_leaks``
@@ -445,14 +484,22 @@ def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str
     sentences identical to one of those (in :func:`leak_form`), and sentences of any source whose
     text occurs in a held-out report (:func:`remove_leaks`). Identical (text, labels) pairs are kept
     once per source.
+
+    ``vendor`` lists the vendor evaluation set (default ``models/vendor_reports.csv``; ``[]`` withholds
+    nothing). Withheld, and counted in ``withheld_vendor``: procedure examples citing one of its ATT&CK
+    references, bootstrap near-copies of those (:func:`near_copies`), and sentences of any source whose
+    text occurs in one of its reports (read from ``<data_dir>/reports`` when present).
     """
     reader = _Reader(Path(data_dir))
     resolve = _Resolver(catalog)
     heldout_names = read_heldout_names() if heldout is None else list(heldout)
     heldout_reports = _load_heldout(reader, catalog, heldout_names)
+    vendor = read_vendor_references() if vendor is None else list(vendor)
 
+    objects = reader.json(attack_bundle_path(reader.data_dir))["objects"]
+    procedures, withheld_procedures = _attack_procedures(objects, resolve, {v.attack_reference for v in vendor})
     sentences = _dedupe([
-        *_attack_procedures(reader, resolve),
+        *procedures,
         *_bootstrap(reader, resolve),
         *_tram2(reader, resolve),
         *_tram_reports(reader, resolve, set(heldout_names)),
@@ -477,10 +524,21 @@ def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str
     sentences, leaks = remove_leaks(kept, [r.text for r in heldout_reports])
     removed.update(leaks)
 
+    withheld: Counter[str] = Counter({"attack-procedure": len(withheld_procedures)} if withheld_procedures else {})
+    bootstrap = [s for s in sentences if s.source == "tram-bootstrap"]  # procedure examples carry citations
+    copies = {id(bootstrap[i]) for i in near_copies(bootstrap, withheld_procedures)}
+    if copies:
+        withheld["tram-bootstrap"] += len(copies)
+        sentences = [s for s in sentences if id(s) not in copies]
+    vendor_texts, _skipped = read_vendor_texts(reader.data_dir / "reports", vendor)
+    sentences, vendor_leaks = remove_leaks(sentences, vendor_texts.values())
+    withheld.update(vendor_leaks)
+
     return TrainingData(
         sentences=sentences,
         removed_leaks=sum(removed.values()),
         removed_by_source=dict(sorted(removed.items())),
         file_hashes=dict(sorted(reader.hashes.items())),
         unknown_ids=dict(resolve.unknown.most_common()),
+        withheld_vendor=dict(sorted(withheld.items())),
     )

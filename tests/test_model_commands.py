@@ -104,6 +104,13 @@ def test_evaluate_writes_the_table(tmp_path) -> None:
     assert len(results["top20_parent"]) == 20
     hybrid, single = results["methods"]["hybrid"]["parent"]["micro"]["f1"], results["methods"]["id"]["parent"]
     assert hybrid > single["micro"]["f1"]
+    vendor = results["vendor"]  # real vendor reports against MITRE's mapping of them
+    assert "Vendor set" in result.output
+    assert vendor["reports"] == 11 and vendor["skipped"] == {}
+    assert set(vendor["methods"]) == set(results["methods"])
+    assert all(row["truth"] for row in vendor["per_report"])
+    recall = {m: levels["parent"]["micro"]["recall"] for m, levels in vendor["methods"].items()}
+    assert recall["hybrid"] >= max(recall["id"], recall["name"], recall["lexicon"])
 
 
 def test_train_without_data_is_a_clear_error(tmp_path, monkeypatch) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -57,9 +57,10 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this JSON file")] = None,
     model_dir: Annotated[Path | None, typer.Option(help="model folder [default: the shipped model]")] = None,
     baseline: Annotated[bool, typer.Option(help="train and score the TRAM-style baseline")] = True,
+    vendor: Annotated[bool, typer.Option(help="also score the vendor set (labelled by MITRE's mapping)")] = True,
     update_card: Annotated[bool, typer.Option(help="store the results in the model card")] = False,
 ) -> None:
-    """Score every method, the hybrid and a TRAM-style baseline on the held-out reports.
+    """Score every method, the hybrid and a TRAM-style baseline on the held-out reports and the vendor set.
 
     Example: breachminer evaluate --json eval.json
     """
@@ -74,21 +75,12 @@ def evaluate(
         model = TechniqueClassifier.load(model_dir or MODEL_DIR)
     except (FileNotFoundError, ModelCompatibilityError) as exc:
         fail(str(exc))
-    results = run_evaluation(_data_dir(data), catalog, model, with_baseline=baseline,
+    results = run_evaluation(_data_dir(data), catalog, model, with_baseline=baseline, with_vendor=vendor,
                              progress=lambda message: err_console.print(message))
-    table = Table(title=f"Held-out evaluation: {results['heldout_reports']} TRAM reports, per document, "
-                        f"{results['label_universe']} techniques in the label universe "
-                        f"(model {results['model_version']})")
-    table.add_column("method")
-    for level in ("parent", "exact"):
-        for kind in ("micro", "macro"):
-            for metric in ("P", "R", "F1"):
-                table.add_column(f"{level[:3]} {kind} {metric}", justify="right")
-    for method, levels in results["methods"].items():
-        cells = [f"{levels[level][kind][metric]:.3f}" for level in ("parent", "exact") for kind in ("micro", "macro")
-                 for metric in ("precision", "recall", "f1")]
-        table.add_row(method, *cells)
-    console.print(table)
+    console.print(_method_table(
+        f"Held-out evaluation: {results['heldout_reports']} TRAM reports, per document, "
+        f"{results['label_universe']} techniques in the label universe (model {results['model_version']})",
+        results["methods"]))
     top = Table(title="The 20 most frequent techniques in the held-out reports (parent level, F1)")
     top.add_column("technique")
     top.add_column("support", justify="right")
@@ -98,15 +90,41 @@ def evaluate(
     for row in results["top20_parent"]:
         top.add_row(row["technique"], str(row["support"]), *(f"{row[m]['f1']:.2f}" for m in methods))
     console.print(top)
+    if "vendor" in results:
+        vendor_results = results["vendor"]
+        console.print(_method_table(
+            f"Vendor set: {vendor_results['reports']} real vendor reports, truth = MITRE's ATT&CK mapping of each "
+            f"({vendor_results['truth_pairs']} report-technique pairs; incomplete, so precision is a lower bound)",
+            vendor_results["methods"]))
+        for name, why in vendor_results["skipped"].items():
+            err_console.print(f"vendor set: skipped {name}: {why}")
     if json_out:
         json_out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         console.print(f"wrote {json_out}")
     if update_card:
         card_path = (model_dir or MODEL_DIR) / CARD_FILE
         card = json.loads(card_path.read_text(encoding="utf-8"))
-        card["evaluation"] = {k: v for k, v in results.items() if k != "top20_parent"}
+        card["evaluation"] = {k: v for k, v in results.items() if k not in ("top20_parent", "vendor")}
+        if "vendor" in results:
+            card["evaluation"]["vendor"] = {k: v for k, v in results["vendor"].items() if k != "per_report"}
         card_path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
         console.print(f"stored the results in {card_path}")
+
+
+def _method_table(title: str, methods: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("method")
+    for level in ("parent", "exact"):
+        for kind in ("micro", "macro"):
+            for metric in ("P", "R", "F1"):
+                table.add_column(f"{level[:3]} {kind} {metric}", justify="right")
+    for method, levels in methods.items():
+        cells = [f"{levels[level][kind][metric]:.3f}" for level in ("parent", "exact") for kind in ("micro", "macro")
+                 for metric in ("precision", "recall", "f1")]
+        table.add_row(method, *cells)
+    return table
 
 
 def retag(
