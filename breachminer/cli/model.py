@@ -112,18 +112,22 @@ def evaluate(
 
 
 def _method_table(title: str, methods: dict[str, Any]) -> Any:
+    """One row per method, one "P / R / F1" cell per level and average: fits an 80-column log."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title)
-    table.add_column("method")
+    def cell(values: dict[str, float]) -> str:
+        return "/".join(f"{values[k]:.3f}".removeprefix("0") for k in ("precision", "recall", "f1"))
+
+    table = Table(title=title, caption="each cell: precision / recall / F1", box=box.SIMPLE_HEAD,
+                  pad_edge=False, show_edge=False, collapse_padding=True)
+    table.add_column("method", no_wrap=True)
     for level in ("parent", "exact"):
         for kind in ("micro", "macro"):
-            for metric in ("P", "R", "F1"):
-                table.add_column(f"{level[:3]} {kind} {metric}", justify="right")
+            table.add_column(f"{level} {kind}", justify="right", no_wrap=True)
     for method, levels in methods.items():
-        cells = [f"{levels[level][kind][metric]:.3f}" for level in ("parent", "exact") for kind in ("micro", "macro")
-                 for metric in ("precision", "recall", "f1")]
-        table.add_row(method, *cells)
+        table.add_row(method, *(cell(levels[level][kind]) for level in ("parent", "exact")
+                                for kind in ("micro", "macro")))
     return table
 
 
