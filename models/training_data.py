@@ -86,6 +86,7 @@ class HeldoutReport:
     name: str  # mjson file name
     text: str  # extractors.documents.normalise_text(signal, pdf_lines=False)
     labels: frozenset[str]  # resolved technique IDs annotated anywhere in the report
+    url: str = ""  # the report's ``url:`` metadata line, where it was published
 
 
 @dataclass
@@ -321,7 +322,9 @@ def _load_heldout(reader: _Reader, catalog: AttackCatalog, names: list[str]) -> 
     for name in names:
         doc = reader.json(reader.data_dir / "tram" / "mjson" / name)
         labels = frozenset(t for t in (resolver(tid) for _, _, tid in mjson_spans(doc)) if t)
-        reports.append(HeldoutReport(name, normalise_text(doc["signal"], pdf_lines=False), labels))
+        url = re.search(r"^\s*url:\s*(\S+)", doc["signal"], re.MULTILINE)
+        reports.append(HeldoutReport(name, normalise_text(doc["signal"], pdf_lines=False), labels,
+                                     url.group(1) if url else ""))
     return reports
 
 
@@ -351,8 +354,9 @@ def attack_bundle_path(data_dir: Path) -> Path:
 
 
 def _attack_procedures(objects: list[dict[str, Any]], resolve: _Resolver,
-                       withheld_references: set[str]) -> tuple[list[LabelledSentence], list[LabelledSentence]]:
-    """Procedure examples as sentences; those citing a withheld reference come back separately."""
+                       *withheld_references: set[str]) -> tuple[list[LabelledSentence], list[list[LabelledSentence]]]:
+    """Procedure examples as sentences; those citing a reference of ``withheld_references[k]`` come back
+    in the k-th withheld list (the first set a relationship cites wins)."""
     technique_ids = {}
     for obj in objects:
         if obj.get("type") == "attack-pattern":
@@ -361,7 +365,7 @@ def _attack_procedures(objects: list[dict[str, Any]], resolve: _Resolver,
                     technique_ids[obj["id"]] = ref["external_id"]
                     break
     out: list[LabelledSentence] = []
-    withheld: list[LabelledSentence] = []
+    withheld: list[list[LabelledSentence]] = [[] for _ in withheld_references]
     for rel in objects:
         if rel.get("type") != "relationship" or rel.get("relationship_type") != "uses":
             continue
@@ -374,8 +378,29 @@ def _attack_procedures(objects: list[dict[str, Any]], resolve: _Resolver,
         text = clean_procedure_text(rel["description"])
         if labels and text:
             sentence = LabelledSentence(text, labels, "attack-procedure", f"attack:{rel['source_ref']}")
-            (withheld if cites(rel, withheld_references) else out).append(sentence)
+            bucket = next((k for k, refs in enumerate(withheld_references) if cites(rel, refs)), None)
+            (out if bucket is None else withheld[bucket]).append(sentence)
     return out, withheld
+
+
+def url_key(url: str) -> str:
+    """A URL reduced for matching: no scheme, ``www.``, Wayback prefix, query, fragment or trailing slash."""
+    url = url.strip().lower()
+    archived = re.search(r"web\.archive\.org/web/[^/]+/(.+)$", url)
+    url = archived.group(1) if archived else url
+    url = re.sub(r"^[a-z]+://(?:www\.)?", "", url)
+    return re.split(r"[?#]", url)[0].rstrip("/")
+
+
+def references_to(objects: list[dict[str, Any]], urls: Iterable[str]) -> set[str]:
+    """The ATT&CK reference names (``source_name``) whose URL is one of ``urls`` (compared by :func:`url_key`)."""
+    keys = {url_key(u) for u in urls if u}
+    return {
+        ref["source_name"]
+        for obj in objects
+        for ref in obj.get("external_references", []) or []
+        if ref.get("url") and ref.get("source_name") and url_key(ref["url"]) in keys
+    }
 
 
 def near_copies(sentences: Iterable[LabelledSentence], originals: Iterable[LabelledSentence],
@@ -481,9 +506,10 @@ def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str
     ``heldout`` names .mjson files (default :func:`read_heldout_names`; ``[]`` holds nothing out).
     Held-out .mjson files are not used for training. Dropped as leaks, and counted in ``removed_leaks``
     / ``removed_by_source``: TRAM2 sentences whose ``doc_title`` is a held-out report, bootstrap
-    sentences identical to one of those (in :func:`leak_form`), and sentences of any source whose
-    text occurs in a held-out report (:func:`remove_leaks`). Identical (text, labels) pairs are kept
-    once per source.
+    sentences identical to one of those (in :func:`leak_form`), ATT&CK procedure examples citing a
+    held-out report (its ``url:`` is a reference's URL) and their bootstrap near-copies
+    (:func:`near_copies`), and sentences of any source whose text occurs in a held-out report
+    (:func:`remove_leaks`). Identical (text, labels) pairs are kept once per source.
 
     ``vendor`` lists the vendor evaluation set (default ``models/vendor_reports.csv``; ``[]`` withholds
     nothing). Withheld, and counted in ``withheld_vendor``: procedure examples citing one of its ATT&CK
@@ -497,7 +523,10 @@ def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str
     vendor = read_vendor_references() if vendor is None else list(vendor)
 
     objects = reader.json(attack_bundle_path(reader.data_dir))["objects"]
-    procedures, withheld_procedures = _attack_procedures(objects, resolve, {v.attack_reference for v in vendor})
+    # ATT&CK cites some held-out reports too: its procedure examples paraphrase them (4 of the 30, ~56 examples)
+    heldout_references = references_to(objects, [r.url for r in heldout_reports])
+    procedures, (heldout_procedures, withheld_procedures) = _attack_procedures(
+        objects, resolve, heldout_references, {v.attack_reference for v in vendor})
     sentences = _dedupe([
         *procedures,
         *_bootstrap(reader, resolve),
@@ -512,7 +541,7 @@ def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str
     heldout_tram2 = {
         leak_form(s.text) for s in sentences if s.source == "tram2" and leak_form(s.group) in heldout_slugs
     }
-    removed: Counter[str] = Counter()
+    removed: Counter[str] = Counter({"attack-procedure": len(heldout_procedures)} if heldout_procedures else {})
     kept = []
     for s in sentences:
         if (s.source == "tram2" and leak_form(s.group) in heldout_slugs) or (
@@ -521,6 +550,10 @@ def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str
             removed[s.source] += 1
         else:
             kept.append(s)
+    bootstrap = [s for s in kept if s.source == "tram-bootstrap"]
+    copies = {id(bootstrap[i]) for i in near_copies(bootstrap, heldout_procedures)}
+    removed["tram-bootstrap"] += len(copies)
+    kept = [s for s in kept if id(s) not in copies]
     sentences, leaks = remove_leaks(kept, [r.text for r in heldout_reports])
     removed.update(leaks)
 

@@ -18,8 +18,10 @@ from models.training_data import (
     load_training_data,
     mjson_spans,
     read_heldout_names,
+    references_to,
     remove_leaks,
     split_report,
+    url_key,
 )
 
 MJSON = SHARED_DATA / "tram" / "mjson"
@@ -120,6 +122,19 @@ def test_attack_bundle_path_picks_newest_version(tmp_path) -> None:
     assert attack_bundle_path(tmp_path).name == "enterprise-attack-18.1.json.gz"
 
 
+def test_url_key_and_references_to() -> None:
+    assert url_key("https://www.example.com/blog/post/?utm=x#top") == "example.com/blog/post"
+    assert url_key("https://web.archive.org/web/20210101000000/http://example.com/blog/post/") == (
+        "example.com/blog/post")
+    objects = [
+        {"type": "relationship", "external_references": [
+            {"source_name": "Example Post", "url": "http://example.com/blog/post"},
+            {"source_name": "Other", "url": "https://example.com/other"},
+            {"source_name": "No URL"}]},
+    ]
+    assert references_to(objects, ["https://www.example.com/blog/post/", ""]) == {"Example Post"}
+
+
 # ------------------------------------------------------------------------------ real data
 
 
@@ -184,6 +199,26 @@ def test_heldout_reports_never_feed_training(training) -> None:
     assert len({s.group for s in training.sentences if s.source == "tram-report"}) == 151 - 30
     assert training.removed_leaks == sum(training.removed_by_source.values()) > 1_000
     assert training.removed_by_source["tram2"] > 800
+
+
+@needs_shared
+def test_attack_paraphrases_of_heldout_reports_never_feed_training(training, catalog) -> None:
+    """ATT&CK cites 4 of the held-out reports; its procedure examples citing them are withheld."""
+    from models.training_data import clean_procedure_text, read_attack_objects
+    from models.vendor_set import cites
+
+    objects = read_attack_objects(SHARED_DATA)
+    references = references_to(objects, [r.url for r in load_heldout_reports(SHARED_DATA, catalog)])
+    assert len(references) >= 4
+    citing = {clean_procedure_text(o["description"]) for o in objects
+              if o.get("type") == "relationship" and o.get("relationship_type") == "uses" and o.get("description")
+              and not o.get("revoked") and cites(o, references)}
+    elsewhere = {clean_procedure_text(o["description"]) for o in objects
+                 if o.get("type") == "relationship" and o.get("description") and not cites(o, references)}
+    procedures = {s.text for s in training.sentences if s.source == "attack-procedure"}
+    assert len(citing) >= 50
+    assert citing & procedures <= elsewhere
+    assert training.removed_by_source["attack-procedure"] >= 50
 
 
 @needs_shared
