@@ -408,7 +408,7 @@ def near_copies(sentences: Iterable[LabelledSentence], originals: Iterable[Label
     """Indexes of ``sentences`` that are near-copies of an original (word-set Jaccard ≥ ``min_jaccard``).
 
     TRAM's bootstrap file holds ATT&CK procedure examples with the group or software name cut out
-    ("A module in allows arbitrary commands …"), which an exact-text check misses.
+    ("<name> has collected …" becomes "has collected …"), which an exact-text check misses.
     """
     original_sets = [set(words(o.text)) for o in originals]
     index: dict[str, list[int]] = {}

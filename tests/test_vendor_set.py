@@ -86,10 +86,10 @@ def test_unusable_reports_are_skipped_with_their_reason(tmp_path, catalog) -> No
 
 
 def test_near_copies_find_procedure_examples_with_the_name_cut_out() -> None:
-    original = LabelledSentence("Kimsuky has collected Office, PDF, and HWP documents from its victims.", ("T1005",),
+    original = LabelledSentence("Foxglove has gathered spreadsheets, PDF files, and notes from victims.", ("T1005",),
                                 "attack-procedure", "attack:x")
     candidates = [
-        LabelledSentence("has collected Office PDF and HWP documents from its victims.", ("T1005",), "tram-bootstrap",
+        LabelledSentence("has gathered spreadsheets PDF files and notes from victims.", ("T1005",), "tram-bootstrap",
                          "b"),
         LabelledSentence("The loader copies itself into the Startup folder.", ("T1547.001",), "tram-bootstrap", "b"),
         LabelledSentence("has collected documents.", ("T1005",), "tram-bootstrap", "b"),  # too short to judge
