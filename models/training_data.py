@@ -49,7 +49,7 @@ from breachminer.records import Sentence
 from extractors.documents import normalise_text
 from extractors.fingerprint import words
 from extractors.sentences import split_sentences
-from models.vendor_set import VendorReference, cites, read_vendor_references, read_vendor_texts
+from models.vendor_set import VendorReference, cites, read_vendor_references, read_vendor_texts, technique_ids
 
 HELDOUT_LIST = Path(__file__).with_name("heldout_reports.txt")
 SOURCES = ("attack-procedure", "tram-bootstrap", "tram2", "tram-report", "tram-negative")
@@ -357,13 +357,7 @@ def _attack_procedures(objects: list[dict[str, Any]], resolve: _Resolver,
                        *withheld_references: set[str]) -> tuple[list[LabelledSentence], list[list[LabelledSentence]]]:
     """Procedure examples as sentences; those citing a reference of ``withheld_references[k]`` come back
     in the k-th withheld list (the first set a relationship cites wins)."""
-    technique_ids = {}
-    for obj in objects:
-        if obj.get("type") == "attack-pattern":
-            for ref in obj.get("external_references", []) or []:
-                if ref.get("source_name") == "mitre-attack" and ref.get("external_id"):
-                    technique_ids[obj["id"]] = ref["external_id"]
-                    break
+    attack_ids = technique_ids(objects)
     out: list[LabelledSentence] = []
     withheld: list[list[LabelledSentence]] = [[] for _ in withheld_references]
     for rel in objects:
@@ -371,7 +365,7 @@ def _attack_procedures(objects: list[dict[str, Any]], resolve: _Resolver,
             continue
         if rel.get("revoked") or rel.get("x_mitre_deprecated") or not rel.get("description"):
             continue
-        cited = technique_ids.get(rel.get("target_ref", ""))
+        cited = attack_ids.get(rel.get("target_ref", ""))
         if not cited:
             continue
         labels = resolve.labels([cited])
@@ -495,6 +489,19 @@ def _dedupe(sentences: Iterable[LabelledSentence]) -> list[LabelledSentence]:
     return out
 
 
+def _drop_bootstrap_copies(sentences: list[LabelledSentence], withheld_procedures: list[LabelledSentence],
+                           counts: Counter[str]) -> list[LabelledSentence]:
+    """``sentences`` without the bootstrap near-copies of withheld procedure examples, counted in ``counts``.
+
+    Only the bootstrap file is searched: other procedure examples carry their own citations.
+    """
+    bootstrap = [s for s in sentences if s.source == "tram-bootstrap"]
+    copies = {id(bootstrap[i]) for i in near_copies(bootstrap, withheld_procedures)}
+    if copies:
+        counts["tram-bootstrap"] += len(copies)
+    return [s for s in sentences if id(s) not in copies]
+
+
 def _slug(name: str) -> str:
     return leak_form(name.removesuffix(".mjson").replace("_", " "))
 
@@ -550,19 +557,12 @@ def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str
             removed[s.source] += 1
         else:
             kept.append(s)
-    bootstrap = [s for s in kept if s.source == "tram-bootstrap"]
-    copies = {id(bootstrap[i]) for i in near_copies(bootstrap, heldout_procedures)}
-    removed["tram-bootstrap"] += len(copies)
-    kept = [s for s in kept if id(s) not in copies]
+    kept = _drop_bootstrap_copies(kept, heldout_procedures, removed)
     sentences, leaks = remove_leaks(kept, [r.text for r in heldout_reports])
     removed.update(leaks)
 
     withheld: Counter[str] = Counter({"attack-procedure": len(withheld_procedures)} if withheld_procedures else {})
-    bootstrap = [s for s in sentences if s.source == "tram-bootstrap"]  # procedure examples carry citations
-    copies = {id(bootstrap[i]) for i in near_copies(bootstrap, withheld_procedures)}
-    if copies:
-        withheld["tram-bootstrap"] += len(copies)
-        sentences = [s for s in sentences if id(s) not in copies]
+    sentences = _drop_bootstrap_copies(sentences, withheld_procedures, withheld)
     vendor_texts, _skipped = read_vendor_texts(reader.data_dir / "reports", vendor)
     sentences, vendor_leaks = remove_leaks(sentences, vendor_texts.values())
     withheld.update(vendor_leaks)

@@ -64,23 +64,28 @@ def cites(relationship: dict[str, Any], references: Iterable[str]) -> bool:
     return any(ref.get("source_name") in wanted for ref in relationship.get("external_references", []) or [])
 
 
-def mitre_labels(objects: list[dict[str, Any]], catalog: AttackCatalog,
-                 references: Iterable[str]) -> dict[str, frozenset[str]]:
-    """Per reference: the techniques of the active ``uses`` relationships citing it, resolved."""
-    technique_ids = {
+def technique_ids(objects: list[dict[str, Any]]) -> dict[str, str]:
+    """STIX id → ATT&CK ID (``T1059.001``) of every attack-pattern in the bundle's objects."""
+    return {
         obj["id"]: ref["external_id"]
         for obj in objects if obj.get("type") == "attack-pattern"
         for ref in obj.get("external_references", []) or []
         if ref.get("source_name") == "mitre-attack" and ref.get("external_id")
     }
+
+
+def mitre_labels(objects: list[dict[str, Any]], catalog: AttackCatalog,
+                 references: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Per reference: the techniques of the active ``uses`` relationships citing it, resolved."""
+    attack_ids = technique_ids(objects)
     wanted = set(references)
     labels: dict[str, set[str]] = {name: set() for name in wanted}
     for rel in objects:
         if rel.get("type") != "relationship" or rel.get("relationship_type") != "uses":
             continue
-        if rel.get("revoked") or rel.get("x_mitre_deprecated") or rel.get("target_ref") not in technique_ids:
+        if rel.get("revoked") or rel.get("x_mitre_deprecated") or rel.get("target_ref") not in attack_ids:
             continue
-        resolved = catalog.resolve(technique_ids[rel["target_ref"]]).technique_id
+        resolved = catalog.resolve(attack_ids[rel["target_ref"]]).technique_id
         if not resolved or resolved not in catalog.active:
             continue
         for ref in rel.get("external_references", []) or []:

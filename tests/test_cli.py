@@ -127,3 +127,27 @@ def test_end_to_end_over_the_shared_reports(tmp_path) -> None:
     assert sorted(rows, key=lambda r: (-r[1], r[0])) == top
     for technique_id, n in top[:5]:
         assert technique_id in result.output and str(n) in result.output
+
+
+def test_tables_fit_an_80_column_log(monkeypatch) -> None:
+    """Piped output (CI, tee) is 80 columns: no cell may be cut to an ellipsis or mid-word."""
+    import io
+
+    import pandas as pd
+    from rich.console import Console
+
+    from breachminer.cli import common
+    from breachminer.cli.model import _method_table
+
+    out = io.StringIO()
+    monkeypatch.setattr(common, "console", Console(file=out, width=80))
+    common.print_frame(pd.DataFrame({
+        "rank": [1], "technique_id": ["T1078"], "technique_name": ["Valid Accounts"], "n_reports": [4],
+        "share": [1.0], "tactics": [["initial-access", "persistence", "privilege-escalation", "defense-evasion"]],
+    }), title="Top")
+    cell = {"precision": 0.702, "recall": 0.856, "f1": 0.771}
+    levels = {level: {kind: cell for kind in ("micro", "macro")} for level in ("parent", "exact")}
+    common.console.print(_method_table("Held-out", {"tram-baseline": levels, "hybrid": levels}))
+    text = out.getvalue()
+    assert "privilege-escalation" in text and "…" not in text
+    assert text.count(".702/.856/.771") == 8 and "tram-baseline" in text

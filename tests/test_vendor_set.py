@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 from conftest import SHARED_DATA, needs_shared
@@ -131,3 +132,16 @@ def test_vendor_set_is_withheld_from_training(training, catalog) -> None:
                  if o.get("type") == "relationship" and o.get("description") and not cites(o, references)}
     kept = {clean_procedure_text(o["description"]) for o in citing} & training_texts
     assert kept <= elsewhere  # a paraphrase stays only when MITRE wrote the same words for another report
+
+
+def test_vendor_set_without_its_reports_scores_nothing_and_says_why(tmp_path, catalog) -> None:
+    from models.evaluate import evaluate_vendor
+
+    (tmp_path / "attack").mkdir()
+    (tmp_path / "attack" / "enterprise-attack-18.1.json").write_text(json.dumps({"objects": OBJECTS}))
+    said: list[str] = []
+    result = evaluate_vendor(tmp_path, catalog, None, [], 0.5, None, said.append)
+    assert result["reports"] == 0 and result["per_report"] == []
+    assert set(result["skipped"]) == {r.file for r in read_vendor_references()}
+    assert all(why.startswith("missing:") for why in result["skipped"].values())
+    assert "skipped" in said[0]

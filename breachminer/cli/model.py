@@ -90,14 +90,17 @@ def evaluate(
     for row in results["top20_parent"]:
         top.add_row(row["technique"], str(row["support"]), *(f"{row[m]['f1']:.2f}" for m in methods))
     console.print(top)
-    if "vendor" in results:
-        vendor_results = results["vendor"]
-        console.print(_method_table(
-            f"Vendor set: {vendor_results['reports']} real vendor reports, truth = MITRE's ATT&CK mapping of each "
-            f"({vendor_results['truth_pairs']} report-technique pairs; incomplete, so precision is a lower bound)",
-            vendor_results["methods"]))
+    vendor_results = results.get("vendor")
+    if vendor_results:
         for name, why in vendor_results["skipped"].items():
             err_console.print(f"vendor set: skipped {name}: {why}")
+        if vendor_results["reports"]:
+            console.print(_method_table(
+                f"Vendor set: {vendor_results['reports']} real vendor reports, truth = MITRE's ATT&CK mapping of "
+                f"each ({vendor_results['truth_pairs']} report-technique pairs; incomplete, so precision is a lower "
+                "bound)", vendor_results["methods"]))
+        else:
+            err_console.print("vendor set: no report of models/vendor_reports.csv could be read; not scored")
     if json_out:
         json_out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         console.print(f"wrote {json_out}")
