@@ -37,7 +37,8 @@ from models.classifier import (
 )
 from models.training_data import LabelledSentence, TrainingData, _slug, leak_form, load_training_data, remove_leaks
 
-PROCEDURE = "sgd-ovr-cv4-pertech-minwords-vendor-v8"  # bump when the training procedure changes: part of the version
+# bump when the training procedure changes: part of the model version
+PROCEDURE = "sgd-ovr-cv4-pertech-minwords-vendor-paraphrase-v9"
 MIN_EXAMPLES = 5
 CV_FOLDS = 4  # 5 folds scored the same on validation; 4 keep `breachminer train` within 15 min
 GAIN = 0.6  # weight of a true pair against (1 - GAIN) for a false one, per-technique thresholds
@@ -70,20 +71,25 @@ def report_folds(sentences: list[LabelledSentence], n_folds: int, seed: int) -> 
     return {reports[j]: k % n_folds for k, j in enumerate(order)}
 
 
-def fold_training_indexes(sentences: list[LabelledSentence],
-                          fold_reports: set[str]) -> tuple[list[int], dict[str, int]]:
+def fold_training_indexes(sentences: list[LabelledSentence], fold_reports: set[str],
+                          paraphrases: dict[str, frozenset[LabelledSentence]] | None = None,
+                          ) -> tuple[list[int], dict[str, int]]:
     """Sentences a fold may train on: not its reports, nor their copies in the other TRAM files.
 
     The same leak rules as for the held-out reports (``load_training_data``): TRAM2 sentences whose
-    ``doc_title`` is one of the fold's reports, bootstrap sentences identical to those, and any sentence
-    whose text occurs in one of the reports (the report text is its sentences joined). Without this the
-    validation reports' own annotations train the model that scores them (~1,600 sentences a fold).
+    ``doc_title`` is one of the fold's reports, bootstrap sentences identical to those, ATT&CK's
+    paraphrases of them (``paraphrases``: procedure examples citing the report and their bootstrap
+    near-copies, ``TrainingData.report_paraphrases``), and any sentence whose text occurs in one of the
+    reports (the report text is its sentences joined). Without this the validation reports' own
+    annotations train the model that scores them (~1,600 sentences a fold).
     """
     slugs = {_slug(name) for name in fold_reports}
-    candidates = [i for i, s in enumerate(sentences) if not (s.source == "tram-report" and s.group in fold_reports)]
+    withheld = frozenset().union(*((paraphrases or {}).get(name, frozenset()) for name in fold_reports))
+    removed: Counter[str] = Counter(s.source for s in sentences if s in withheld)
+    candidates = [i for i, s in enumerate(sentences)
+                  if not (s.source == "tram-report" and s.group in fold_reports) and s not in withheld]
     tram2 = {leak_form(sentences[i].text) for i in candidates
              if sentences[i].source == "tram2" and leak_form(sentences[i].group) in slugs}
-    removed: Counter[str] = Counter()
     kept = []
     for i in candidates:
         s = sentences[i]
@@ -114,15 +120,17 @@ def _fit_ovr(x: Any, y: np.ndarray, labels: list[str], keep: int, n_jobs: int,
 
 
 def out_of_fold_scores(sentences: list[LabelledSentence], x: Any, y: np.ndarray, labels: list[str], n_folds: int,
-                       seed: int, keep: int, n_jobs: int, build_args: dict[str, Any],
-                       progress: Any = None) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """Sentence scores of every TRAM training report from a model that never saw it (k-fold by report)."""
+                       seed: int, keep: int, n_jobs: int, build_args: dict[str, Any], progress: Any = None,
+                       paraphrases: dict[str, frozenset[LabelledSentence]] | None = None,
+                       ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Sentence scores of every TRAM training report from a model that never saw it (k-fold by report)
+    nor ATT&CK's paraphrases of it (``paraphrases``, see :func:`fold_training_indexes`)."""
     folds = report_folds(sentences, n_folds, seed)
     scores: dict[str, np.ndarray] = {}
     removed: Counter[str] = Counter()
     for k in range(n_folds):
         fold_reports = {name for name, fold in folds.items() if fold == k}
-        train_idx, leaks = fold_training_indexes(sentences, fold_reports)
+        train_idx, leaks = fold_training_indexes(sentences, fold_reports, paraphrases)
         removed.update(leaks)
         model, present = _fit_ovr(x[train_idx], y[train_idx], labels, keep, n_jobs, build_args)
         rows = [i for i, s in enumerate(sentences) if s.source == "tram-report" and s.group in fold_reports]
@@ -287,7 +295,7 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
     fit_args = {k: v for k, v in build_args.items() if k in ("alpha", "epochs", "seed")}
 
     report_scores, fold_leaks = out_of_fold_scores(sentences, x, y, labels, n_folds, seed, keep, n_jobs, fit_args,
-                                                   say)
+                                                   say, data.report_paraphrases)
     by_report: dict[str, list[LabelledSentence]] = {}
     for s in sentences:
         if s.source == "tram-report":
@@ -339,6 +347,7 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
             "validation_reports": len(report_scores),
             "cross_validation_folds": n_folds,
             "fold_removed_leaks": fold_leaks,
+            "paraphrased_training_reports": len(data.report_paraphrases),
             "min_examples_per_label": MIN_EXAMPLES,
         },
         "pipeline": {

@@ -39,7 +39,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,9 @@ class TrainingData:
     withheld_vendor: dict[str, int] = field(default_factory=dict)  # per source, withheld for the vendor set
     file_hashes: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 of each input file
     unknown_ids: dict[str, int] = field(default_factory=dict)  # unresolvable IDs (dropped) with counts
+    # TRAM training report (.mjson name) -> the training sentences that are ATT&CK's paraphrases of it: procedure
+    # examples citing the report and their bootstrap near-copies. Cross-validation withholds them with the report.
+    report_paraphrases: dict[str, frozenset[LabelledSentence]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per source: sentences, positives, negatives and distinct techniques."""
@@ -322,10 +325,15 @@ def _load_heldout(reader: _Reader, catalog: AttackCatalog, names: list[str]) -> 
     for name in names:
         doc = reader.json(reader.data_dir / "tram" / "mjson" / name)
         labels = frozenset(t for t in (resolver(tid) for _, _, tid in mjson_spans(doc)) if t)
-        url = re.search(r"^\s*url:\s*(\S+)", doc["signal"], re.MULTILINE)
         reports.append(HeldoutReport(name, normalise_text(doc["signal"], pdf_lines=False), labels,
-                                     url.group(1) if url else ""))
+                                     report_url(doc["signal"])))
     return reports
+
+
+def report_url(signal: str) -> str:
+    """A TRAM report's ``url:`` metadata line (where it was published), or ``""``."""
+    url = re.search(r"^\s*url:\s*(\S+)", signal, re.MULTILINE)
+    return url.group(1) if url else ""
 
 
 def load_heldout_reports(
@@ -353,13 +361,10 @@ def attack_bundle_path(data_dir: Path) -> Path:
     return max(candidates, key=lambda p: (tuple(int(n) for n in re.findall(r"\d+", p.name)), p.name))
 
 
-def _attack_procedures(objects: list[dict[str, Any]], resolve: _Resolver,
-                       *withheld_references: set[str]) -> tuple[list[LabelledSentence], list[list[LabelledSentence]]]:
-    """Procedure examples as sentences; those citing a reference of ``withheld_references[k]`` come back
-    in the k-th withheld list (the first set a relationship cites wins)."""
+def _procedure_examples(objects: list[dict[str, Any]],
+                        resolve: _Resolver) -> Iterator[tuple[dict[str, Any], LabelledSentence]]:
+    """Each usable ATT&CK procedure example: its ``uses`` relationship and the labelled sentence it gives."""
     attack_ids = technique_ids(objects)
-    out: list[LabelledSentence] = []
-    withheld: list[list[LabelledSentence]] = [[] for _ in withheld_references]
     for rel in objects:
         if rel.get("type") != "relationship" or rel.get("relationship_type") != "uses":
             continue
@@ -371,9 +376,18 @@ def _attack_procedures(objects: list[dict[str, Any]], resolve: _Resolver,
         labels = resolve.labels([cited])
         text = clean_procedure_text(rel["description"])
         if labels and text:
-            sentence = LabelledSentence(text, labels, "attack-procedure", f"attack:{rel['source_ref']}")
-            bucket = next((k for k, refs in enumerate(withheld_references) if cites(rel, refs)), None)
-            (out if bucket is None else withheld[bucket]).append(sentence)
+            yield rel, LabelledSentence(text, labels, "attack-procedure", f"attack:{rel['source_ref']}")
+
+
+def _attack_procedures(objects: list[dict[str, Any]], resolve: _Resolver,
+                       *withheld_references: set[str]) -> tuple[list[LabelledSentence], list[list[LabelledSentence]]]:
+    """Procedure examples as sentences; those citing a reference of ``withheld_references[k]`` come back
+    in the k-th withheld list (the first set a relationship cites wins)."""
+    out: list[LabelledSentence] = []
+    withheld: list[list[LabelledSentence]] = [[] for _ in withheld_references]
+    for rel, sentence in _procedure_examples(objects, resolve):
+        bucket = next((k for k, refs in enumerate(withheld_references) if cites(rel, refs)), None)
+        (out if bucket is None else withheld[bucket]).append(sentence)
     return out, withheld
 
 
@@ -452,12 +466,16 @@ def _tram2(reader: _Reader, resolve: _Resolver) -> list[LabelledSentence]:
 _CITES_TECHNIQUE = re.compile(r"\bT\s?1\d{3}\b")
 
 
-def _tram_reports(reader: _Reader, resolve: _Resolver, heldout: set[str]) -> list[LabelledSentence]:
+def _tram_reports(reader: _Reader, resolve: _Resolver, heldout: set[str],
+                  urls: dict[str, str] | None = None) -> list[LabelledSentence]:
+    """Labelled sentences of the TRAM training reports; each report's ``url:`` goes into ``urls``."""
     out = []
     for path in sorted((reader.data_dir / "tram" / "mjson").glob("*.mjson")):
         if path.name in heldout:
             continue
         doc = reader.json(path)
+        if urls is not None:
+            urls[path.name] = report_url(doc["signal"])
         for sentence, cited in label_report_sentences(doc["signal"], mjson_spans(doc)):
             labels = resolve.labels(sorted(cited))
             if cited and not labels:
@@ -502,6 +520,35 @@ def _drop_bootstrap_copies(sentences: list[LabelledSentence], withheld_procedure
     return [s for s in sentences if id(s) not in copies]
 
 
+def _paraphrase_index(sentences: list[LabelledSentence], objects: list[dict[str, Any]], catalog: AttackCatalog,
+                      report_urls: dict[str, str]) -> dict[str, frozenset[LabelledSentence]]:
+    """Per TRAM training report that ATT&CK cites (its ``url:`` is a reference's URL): the ones of
+    ``sentences`` that paraphrase it, i.e. procedure examples citing it and bootstrap near-copies of those."""
+    names_by_url: dict[str, set[str]] = {}
+    for name, url in report_urls.items():
+        if url:
+            names_by_url.setdefault(url_key(url), set()).add(name)
+    reports_of: dict[str, set[str]] = {}  # ATT&CK reference name -> the training reports it is
+    for obj in objects:
+        for ref in obj.get("external_references", []) or []:
+            if ref.get("url") and ref.get("source_name") and url_key(ref["url"]) in names_by_url:
+                reports_of.setdefault(ref["source_name"], set()).update(names_by_url[url_key(ref["url"])])
+    citing: dict[str, list[LabelledSentence]] = {}
+    for rel, sentence in _procedure_examples(objects, _Resolver(catalog)):
+        for ref in rel.get("external_references", []) or []:
+            for name in reports_of.get(ref.get("source_name", ""), ()):
+                citing.setdefault(name, []).append(sentence)
+    procedures = {(s.text, s.labels): s for s in sentences if s.source == "attack-procedure"}
+    bootstrap = [s for s in sentences if s.source == "tram-bootstrap"]
+    out = {}
+    for name, examples in sorted(citing.items()):
+        found = {procedures[(p.text, p.labels)] for p in examples if (p.text, p.labels) in procedures}
+        found |= {bootstrap[k] for k in near_copies(bootstrap, examples)}
+        if found:
+            out[name] = frozenset(found)
+    return out
+
+
 def _slug(name: str) -> str:
     return leak_form(name.removesuffix(".mjson").replace("_", " "))
 
@@ -522,6 +569,9 @@ def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str
     nothing). Withheld, and counted in ``withheld_vendor``: procedure examples citing one of its ATT&CK
     references, bootstrap near-copies of those (:func:`near_copies`), and sentences of any source whose
     text occurs in one of its reports (read from ``<data_dir>/reports`` when present).
+
+    ``report_paraphrases`` maps each TRAM training report that ATT&CK cites to the sentences that
+    paraphrase it (kept for training; cross-validation withholds them while it scores that report).
     """
     reader = _Reader(Path(data_dir))
     resolve = _Resolver(catalog)
@@ -534,11 +584,12 @@ def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str
     heldout_references = references_to(objects, [r.url for r in heldout_reports])
     procedures, (heldout_procedures, withheld_procedures) = _attack_procedures(
         objects, resolve, heldout_references, {v.attack_reference for v in vendor})
+    training_urls: dict[str, str] = {}
     sentences = _dedupe([
         *procedures,
         *_bootstrap(reader, resolve),
         *_tram2(reader, resolve),
-        *_tram_reports(reader, resolve, set(heldout_names)),
+        *_tram_reports(reader, resolve, set(heldout_names), training_urls),
         *_negatives(reader),
     ])
 
@@ -574,4 +625,5 @@ def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str
         file_hashes=dict(sorted(reader.hashes.items())),
         unknown_ids=dict(resolve.unknown.most_common()),
         withheld_vendor=dict(sorted(withheld.items())),
+        report_paraphrases=_paraphrase_index(sentences, objects, catalog, training_urls),
     )

@@ -49,6 +49,20 @@ def test_a_fold_never_trains_on_its_reports_or_their_copies() -> None:
     assert sum(sentences[i].source == "tram-report" for i in kept) == 10  # the other five reports
 
 
+def test_a_fold_never_trains_on_attack_paraphrases_of_its_reports() -> None:
+    sentences = _sentences()
+    paraphrase = len(sentences) - 1  # "An unrelated procedure example …", as if ATT&CK cited Report_0
+    paraphrases = {"Report_0.mjson": frozenset({sentences[paraphrase]})}
+    kept, removed = fold_training_indexes(sentences, {"Report_0.mjson"}, paraphrases)
+    assert paraphrase not in kept
+    assert removed["attack-procedure"] == 2  # the paraphrase and the verbatim copy
+    kept_other, _ = fold_training_indexes(sentences, {"Report_1.mjson"}, paraphrases)
+    assert paraphrase in kept_other  # other folds train on it
+    subset = sentences[:2] + sentences[-1:]  # a subset of the training data keeps the withholding
+    kept_subset, _ = fold_training_indexes(subset, {"Report_0.mjson"}, paraphrases)
+    assert kept_subset == []
+
+
 @pytest.fixture(scope="module")
 def catalog() -> AttackCatalog:
     return AttackCatalog.load()

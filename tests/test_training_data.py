@@ -222,6 +222,30 @@ def test_attack_paraphrases_of_heldout_reports_never_feed_training(training, cat
 
 
 @needs_shared
+def test_attack_paraphrases_of_training_reports_are_indexed_for_cross_validation(training) -> None:
+    """ATT&CK cites some TRAM training reports (LockBit 2.0 among them); their paraphrases are indexed per report
+    so that cross-validation withholds them while it scores that report."""
+    from models.training_data import clean_procedure_text, read_attack_objects
+    from models.vendor_set import cites
+
+    paraphrases = training.report_paraphrases
+    assert len(paraphrases) >= 10
+    lockbit = "LockBit_20_How_This_RaaS_Operates_and_How_to_Protect_Against_It.mjson"
+    objects = read_attack_objects(SHARED_DATA)
+    tram_reports = {s.group for s in training.sentences if s.source == "tram-report"}
+    assert set(paraphrases) <= tram_reports
+    rows = paraphrases[lockbit]
+    assert rows <= set(training.sentences)
+    assert len(rows) >= 10 and {s.source for s in rows} <= {"attack-procedure", "tram-bootstrap"}
+    url = "unit42.paloaltonetworks.com/lockbit-2-ransomware"
+    references = {ref["source_name"] for o in objects for ref in o.get("external_references", []) or []
+                  if url in (ref.get("url") or "") and ref.get("source_name")}
+    citing = {clean_procedure_text(o["description"]) for o in objects
+              if o.get("type") == "relationship" and o.get("description") and cites(o, references)}
+    assert {row.text for row in rows if row.source == "attack-procedure"} <= citing
+
+
+@needs_shared
 def test_no_duplicates_within_a_source(training) -> None:
     keys = [(s.source, s.text, s.labels) for s in training.sentences]
     assert len(keys) == len(set(keys))
