@@ -137,7 +137,7 @@ def test_tables_fit_an_80_column_log(monkeypatch) -> None:
     from rich.console import Console
 
     from breachminer.cli import common
-    from breachminer.cli.model import _method_table
+    from breachminer.cli.model import _method_table, _top_techniques_table
 
     out = io.StringIO()
     monkeypatch.setattr(common, "console", Console(file=out, width=80))
@@ -148,6 +148,10 @@ def test_tables_fit_an_80_column_log(monkeypatch) -> None:
     cell = {"precision": 0.702, "recall": 0.856, "f1": 0.771}
     levels = {level: {kind: cell for kind in ("micro", "macro")} for level in ("parent", "exact")}
     common.console.print(_method_table("Held-out", {"tram-baseline": levels, "hybrid": levels}))
+    methods = ["id", "name", "lexicon", "classifier", "hybrid", "tram-baseline"]
+    common.console.print(_top_techniques_table(
+        [{"technique": "T1027", "support": 46, **{m: {"f1": 0.86} for m in methods}}], methods))
     text = out.getvalue()
     assert "privilege-escalation" in text and "…" not in text
     assert text.count(".702/.856/.771") == 8 and "tram-baseline" in text
+    assert all(method in text for method in methods) and text.count("0.86") == len(methods)

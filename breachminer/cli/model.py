@@ -64,8 +64,6 @@ def evaluate(
 
     Example: breachminer evaluate --json eval.json
     """
-    from rich.table import Table
-
     from breachminer.catalog import AttackCatalog
     from models.classifier import CARD_FILE, MODEL_DIR, ModelCompatibilityError, TechniqueClassifier
     from models.evaluate import evaluate as run_evaluation
@@ -81,15 +79,7 @@ def evaluate(
         f"Held-out evaluation: {results['heldout_reports']} TRAM reports, per document, "
         f"{results['label_universe']} techniques in the label universe (model {results['model_version']})",
         results["methods"]))
-    top = Table(title="The 20 most frequent techniques in the held-out reports (parent level, F1)")
-    top.add_column("technique")
-    top.add_column("support", justify="right")
-    methods = list(results["methods"])
-    for method in methods:
-        top.add_column(method, justify="right")
-    for row in results["top20_parent"]:
-        top.add_row(row["technique"], str(row["support"]), *(f"{row[m]['f1']:.2f}" for m in methods))
-    console.print(top)
+    console.print(_top_techniques_table(results["top20_parent"], list(results["methods"])))
     vendor_results = results.get("vendor")
     if vendor_results:
         for name, why in vendor_results["skipped"].items():
@@ -131,6 +121,22 @@ def _method_table(title: str, methods: dict[str, Any]) -> Any:
     for method, levels in methods.items():
         table.add_row(method, *(cell(levels[level][kind]) for level in ("parent", "exact")
                                 for kind in ("micro", "macro")))
+    return table
+
+
+def _top_techniques_table(rows: list[dict[str, Any]], methods: list[str]) -> Any:
+    """Per-technique F1 of each method for the most frequent techniques: fits an 80-column log."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="The 20 most frequent techniques in the held-out reports (parent level, F1)",
+                  box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    table.add_column("technique", no_wrap=True)
+    table.add_column("support", justify="right", no_wrap=True)
+    for method in methods:
+        table.add_column(method, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(row["technique"], str(row["support"]), *(f"{row[m]['f1']:.2f}" for m in methods))
     return table
 
 
