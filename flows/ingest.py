@@ -98,7 +98,14 @@ def _content_hash(path: str) -> str:
 
 def _load(db_path: str, pending: Pending, analysis: DocumentAnalysis,
           signatures: dict[str, list[int]], run_id: str) -> tuple[str, int]:
-    """Load one analysed document; returns ("new" | "duplicate", sightings added)."""
+    """Load one analysed document; returns ("new" | "revised" | "duplicate", net sightings added).
+
+    New bytes whose text is already a report's are another source of it ("same-text"). New bytes from a
+    source whose previous version became a report, and whose text is a near-duplicate of that version
+    (an updated blog post or a revised advisory), replace it ("revision": same report, counted once, with
+    what it says now). Otherwise a near-duplicate of any report is its twin; anything else is a new report
+    (a source that now serves a different document, such as a "latest report" URL, adds one).
+    """
     item = pending.item
     doc = analysis.document
     state = pending.fetched.state if pending.fetched else None
@@ -107,32 +114,41 @@ def _load(db_path: str, pending: Pending, analysis: DocumentAnalysis,
         manifest_title=item.title, manifest_publisher=item.publisher, manifest_published=item.published,
         etag=state.etag if state else None, last_modified=state.last_modified if state else None,
     )
+    report = wh.ReportRow(
+        report_id=analysis.text_sha256[:16],
+        text_sha256=analysis.text_sha256,
+        title=item.title or doc.title or _document_name(item),
+        publisher=item.publisher or doc.publisher,
+        published=item.published or doc.published,
+        published_year=item.published_year,
+        kind=doc.kind,
+        n_chars=len(doc.text),
+        n_pages=doc.n_pages,
+        minhash=analysis.minhash,
+        first_source=item.location,
+        tagger_versions=analysis.tagger_versions,
+        notes=doc.notes,
+    )
     with wh.connect(db_path) as con:
         same_text = wh.report_id_for_text(con, analysis.text_sha256)
         if same_text:
             wh.add_source(con, source, same_text, "same-text", 1.0, run_id)
             wh.resolve_failure(con, item.location)
             return "duplicate", 0
+        previous = wh.report_read_from(con, item.location)
+        similarity = fingerprint.jaccard(analysis.minhash, signatures.get(previous, [])) if previous else 0.0
+        if previous and similarity >= fingerprint.TWIN_JACCARD:
+            report = replace(report, report_id=previous)
+            old_sightings = wh.revise_report(con, report, source, analysis.sentences, analysis.mentions,
+                                             analysis.sightings, round(similarity, 4), run_id)
+            wh.resolve_failure(con, item.location)
+            signatures[previous] = analysis.minhash
+            return "revised", len(analysis.sightings) - old_sightings
         twin = fingerprint.find_twin(analysis.minhash, signatures)
         if twin:
             wh.add_source(con, source, twin[0], "twin", round(twin[1], 4), run_id)
             wh.resolve_failure(con, item.location)
             return "duplicate", 0
-        report = wh.ReportRow(
-            report_id=analysis.text_sha256[:16],
-            text_sha256=analysis.text_sha256,
-            title=item.title or doc.title or _document_name(item),
-            publisher=item.publisher or doc.publisher,
-            published=item.published or doc.published,
-            published_year=item.published_year,
-            kind=doc.kind,
-            n_chars=len(doc.text),
-            n_pages=doc.n_pages,
-            minhash=analysis.minhash,
-            first_source=item.location,
-            tagger_versions=analysis.tagger_versions,
-            notes=doc.notes,
-        )
         wh.load_report(con, report, source, analysis.sentences, analysis.mentions, analysis.sightings, run_id)
         wh.resolve_failure(con, item.location)
     signatures[report.report_id] = analysis.minhash
@@ -166,7 +182,8 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
     cache = RawCache(settings.cache_dir)
 
     items = collect_sources(inputs)
-    counts = {"sources": len(items), "new": 0, "unchanged": 0, "duplicate": 0, "failed": 0, "sightings": 0,
+    counts = {"sources": len(items), "new": 0, "revised": 0, "unchanged": 0, "duplicate": 0, "failed": 0,
+              "sightings": 0,
               "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0}
     with wh.connect(db_path, catalog=catalog) as con:
         known = wh.known_content_hashes(con)

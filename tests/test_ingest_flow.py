@@ -123,3 +123,49 @@ def test_a_run_that_died_is_marked_crashed_by_the_next(tmp_path, db_file) -> Non
     with wh.connect(db_file, read_only=True) as con:
         statuses = dict(con.execute("SELECT run_id, status FROM runs").fetchall())
     assert statuses == {"dead": "crashed", result["run_id"]: "completed"}
+
+
+def test_a_new_version_of_a_loaded_report_replaces_it(tmp_path, db_file) -> None:
+    """An updated post at the same source is the same report, counted once, with what it says now; a source
+    that starts serving a different document adds a report and keeps the old one."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    post = folder / "post.txt"
+    text = (SAMPLES / "2026-cloud-bec.txt").read_text()
+    post.write_text(text)
+    assert run_ingest([str(folder)], str(db_file), workers=1)["new"] == 1
+    with wh.connect(db_file, read_only=True) as con:
+        (report_id,) = con.execute("SELECT report_id FROM reports").fetchone()
+        before = {r[0] for r in con.execute("SELECT technique_id FROM sightings").fetchall()}
+    assert {"T1486", "T1490"}.isdisjoint(before)
+
+    update = ("\n\nUpdate, 20 November 2026: in a second intrusion the same affiliate deployed ransomware that "
+              "encrypted the file servers (T1486) and deleted volume shadow copies with vssadmin (T1490).\n")
+    post.write_text(text + update)
+    revised = run_ingest([str(folder)], str(db_file), workers=1)
+    assert (revised["new"], revised["revised"], revised["duplicate"]) == (0, 1, 0)
+    assert revised["sightings"] >= 2  # net: the update's techniques
+    with wh.connect(db_file, read_only=True) as con:
+        reports = con.execute("SELECT report_id, n_sentences FROM reports").fetchall()
+        after = {r[0] for r in con.execute("SELECT technique_id FROM sightings").fetchall()}
+        sentence_reports = {r[0] for r in con.execute("SELECT DISTINCT report_id FROM sentences").fetchall()}
+        n_sentences = con.execute("SELECT count(*) FROM sentences").fetchone()[0]
+        statuses = [r[0] for r in con.execute("SELECT status FROM report_sources ORDER BY fetched_at").fetchall()]
+        evidence = con.execute("""SELECT s.text FROM mentions m JOIN sentences s USING (report_id, sentence_index)
+                                  WHERE m.technique_id = 'T1490'""").fetchall()
+        run_revised = con.execute("SELECT n_revised FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()[0]
+    assert [r[0] for r in reports] == [report_id]  # the same report, once
+    assert after >= before | {"T1486", "T1490"}
+    assert sentence_reports == {report_id} and n_sentences == reports[0][1]  # the old sentences are gone
+    assert evidence and all("vssadmin" in row[0] for row in evidence)
+    assert statuses == ["new", "revision"] and run_revised == 1
+    unchanged = table_counts(db_file)
+    again = run_ingest([str(folder)], str(db_file), workers=1)
+    assert (again["new"], again["revised"], again["unchanged"]) == (0, 0, 1)
+    assert table_counts(db_file) == unchanged
+
+    post.write_text((SAMPLES / "2023-linux-cryptojacking.txt").read_text())  # now a different document
+    other = run_ingest([str(folder)], str(db_file), workers=1)
+    assert (other["new"], other["revised"]) == (1, 0)
+    with wh.connect(db_file, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == 2

@@ -224,42 +224,87 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, arrow: pa.Table) -> None
         con.unregister("incoming")
 
 
-def load_report(con: duckdb.DuckDBPyConnection, report: ReportRow, source: SourceRow,
-                sentences: Sequence[Sentence], mentions: Sequence[Mention],
-                sightings: Sequence[Sighting], run_id: str) -> None:
-    """Insert a new report with its source, sentences, mentions and sightings in one transaction."""
-    rid = report.report_id
+def _report_table(report: ReportRow, n_sentences: int, run_id: str, ingested_at: datetime | None = None) -> pa.Table:
     year = report.published_year or (report.published.year if report.published else None)
-    report_table = pa.table({
-        "report_id": [rid], "text_sha256": [report.text_sha256],
+    return pa.table({
+        "report_id": [report.report_id], "text_sha256": [report.text_sha256],
         "title": pa.array([report.title], pa.string()), "publisher": pa.array([report.publisher], pa.string()),
         "published": pa.array([report.published], pa.date32()), "published_year": pa.array([year], pa.int32()),
         "kind": [report.kind], "n_chars": pa.array([report.n_chars], pa.int32()),
         "n_pages": pa.array([report.n_pages], pa.int32()),
-        "n_sentences": pa.array([len(sentences)], pa.int32()), "status": ["ok"],
+        "n_sentences": pa.array([n_sentences], pa.int32()), "status": ["ok"],
         "minhash": pa.array([report.minhash], pa.list_(pa.uint64())),
         "first_source": [report.first_source], "tagger_versions": [json.dumps(report.tagger_versions)],
         "notes": pa.array(["; ".join(report.notes) or None], pa.string()),
-        "ingested_at": [_now()], "run_id": [run_id],
+        "ingested_at": [ingested_at or _now()], "run_id": [run_id],
     })
-    sentence_table = pa.table({
-        "report_id": [rid] * len(sentences),
+
+
+def _sentence_table(report_id: str, sentences: Sequence[Sentence]) -> pa.Table:
+    return pa.table({
+        "report_id": [report_id] * len(sentences),
         "sentence_index": pa.array([s.index for s in sentences], pa.int32()),
         "start_char": pa.array([s.start for s in sentences], pa.int32()),
         "end_char": pa.array([s.end for s in sentences], pa.int32()),
         "text": [s.text for s in sentences],
     })
+
+
+def load_report(con: duckdb.DuckDBPyConnection, report: ReportRow, source: SourceRow,
+                sentences: Sequence[Sentence], mentions: Sequence[Mention],
+                sightings: Sequence[Sighting], run_id: str) -> None:
+    """Insert a new report with its source, sentences, mentions and sightings in one transaction."""
+    rid = report.report_id
     con.execute("BEGIN TRANSACTION")
     try:
-        _insert(con, "reports", report_table)
+        _insert(con, "reports", _report_table(report, len(sentences), run_id))
         _insert(con, "report_sources", _source_table(source, rid, "new", None, run_id))
-        _insert(con, "sentences", sentence_table)
+        _insert(con, "sentences", _sentence_table(rid, sentences))
         _insert(con, "mentions", mentions_table(rid, mentions))
         _insert(con, "sightings", sightings_table(rid, sightings))
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def report_read_from(con: duckdb.DuckDBPyConnection, source: str) -> str | None:
+    """The report whose current text was last read from ``source`` (loaded or revised from it), if any."""
+    row = first_row(con, """SELECT s.report_id FROM report_sources s JOIN reports r USING (report_id)
+                            WHERE s.source = ? AND s.status IN ('new', 'revision')
+                            ORDER BY s.fetched_at DESC LIMIT 1""", [source])
+    return row[0] if row else None
+
+
+def revise_report(con: duckdb.DuckDBPyConnection, report: ReportRow, source: SourceRow,
+                  sentences: Sequence[Sentence], mentions: Sequence[Mention], sightings: Sequence[Sighting],
+                  similarity: float, run_id: str) -> int:
+    """Replace report ``report.report_id`` by a new version of it read from the same source, in one transaction.
+
+    The report keeps its ID, first ingest time and other sources; its text, sentences, mentions and
+    sightings become the new version's, so the report is counted once, with what it says now. The
+    source row records the revision (status ``revision``, similarity to the version it replaces).
+    Returns how many sightings the old version had.
+    """
+    rid = report.report_id
+    first = first_row(con, """SELECT ingested_at, (SELECT count(*) FROM sightings WHERE report_id = ?)
+                               FROM reports WHERE report_id = ?""", [rid, rid])
+    if first is None:
+        raise KeyError(f"no report {rid} to revise")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in ("sightings", "mentions", "sentences", "reports"):
+            con.execute(f"DELETE FROM {table} WHERE report_id = ?", [rid])
+        _insert(con, "reports", _report_table(report, len(sentences), run_id, ingested_at=first[0]))
+        _insert(con, "report_sources", _source_table(source, rid, "revision", similarity, run_id))
+        _insert(con, "sentences", _sentence_table(rid, sentences))
+        _insert(con, "mentions", mentions_table(rid, mentions))
+        _insert(con, "sightings", sightings_table(rid, sightings))
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return int(first[1])
 
 
 def mentions_table(report_id: str, mentions: Sequence[Mention]) -> pa.Table:
@@ -488,10 +533,11 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | No
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, counts: dict[str, int], status: str = "completed") -> None:
     con.execute(
         """UPDATE runs SET finished_at = ?, status = ?, n_new = ?, n_unchanged = ?, n_duplicate = ?,
-           n_failed = ?, n_sightings = ?, n_deferred = ?, n_downloaded = ?, n_not_modified = ? WHERE run_id = ?""",
+           n_failed = ?, n_sightings = ?, n_deferred = ?, n_downloaded = ?, n_not_modified = ?, n_revised = ?
+           WHERE run_id = ?""",
         [_now(), status, counts.get("new", 0), counts.get("unchanged", 0), counts.get("duplicate", 0),
          counts.get("failed", 0), counts.get("sightings", 0), counts.get("deferred", 0),
-         counts.get("downloaded", 0), counts.get("not_modified", 0), run_id],
+         counts.get("downloaded", 0), counts.get("not_modified", 0), counts.get("revised", 0), run_id],
     )
 
 

@@ -86,7 +86,8 @@ def ingest(
         f"({result['sightings']} sightings added) → {target}",
     )
     extras = [f"{result[key]} {label}" for key, label in (
-        ("feeds", "feeds read"), ("downloaded", "downloaded"), ("not_modified", "not modified (304)"),
+        ("revised", "revised (a new version of a loaded report replaced it)"), ("feeds", "feeds read"),
+        ("downloaded", "downloaded"), ("not_modified", "not modified (304)"),
         ("deferred", "failed before and not due yet (--retry-failed)"), ("offline", "URLs skipped offline"))
         if result.get(key)]
     if extras:

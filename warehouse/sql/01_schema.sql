@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS report_sources (
     report_id        VARCHAR,
     kind             VARCHAR,
     n_bytes          BIGINT,
-    status           VARCHAR,   -- new | same-text | twin (near-duplicate of report_id)
+    status           VARCHAR,   -- new | same-text | twin (near-duplicate of report_id) | revision (a new
+                                -- version of report_id from the source it was read from; replaced its text)
     twin_similarity  DOUBLE,
     fetched_at       TIMESTAMP,
     etag             VARCHAR,
@@ -158,3 +159,4 @@ CREATE TABLE IF NOT EXISTS runs (
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_deferred INTEGER;       -- failed before, not due for a retry yet
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_downloaded INTEGER;     -- HTTP bodies received
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_not_modified INTEGER;   -- HTTP 304s
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_revised INTEGER;        -- reports replaced by a new version of their source
