@@ -4,7 +4,8 @@ A manifest CSV has the header ``url,title,publisher,published`` (extra columns i
 is a URL (anything with a ``scheme://``; only http and https are fetched) or a path, relative to
 the manifest's folder; ``published`` is an ISO date or a year. The
 APTnotes index (``Filename,Title,Source,Link,SHA-1,Date,Year``) and folder indexes with
-``filename,title,vendor,date,year`` columns are read as manifests too.
+``filename,title,vendor,date,year`` columns are read as manifests too. A folder given as input brings
+the metadata of the manifests lying in it (``folder_index``) to its files.
 """
 
 from __future__ import annotations
@@ -96,6 +97,25 @@ def read_manifest(path: Path) -> list[SourceItem]:
         return items
 
 
+def folder_index(folder: Path) -> dict[str, SourceItem]:
+    """What the manifests lying in ``folder`` (each ``*.csv`` directly in it that reads as one, such as an
+    ``index.csv`` with ``filename,title,vendor,date``) say about its files: path → item with that metadata.
+
+    A CSV that is not a manifest is data, not an error, and is skipped; rows naming URLs are ignored (a
+    folder input means its files). The first manifest (by name) to describe a file wins.
+    """
+    described: dict[str, SourceItem] = {}
+    for manifest in sorted(folder.glob("*.csv")):
+        try:
+            rows = read_manifest(manifest)
+        except (SourceError, csv.Error, UnicodeDecodeError, ValueError):
+            continue
+        for item in rows:
+            if not item.is_url:
+                described.setdefault(item.location, item)
+    return described
+
+
 def collect_sources(inputs: list[str]) -> list[SourceItem]:
     """Expand inputs into source items, in a stable order, without duplicates."""
     items: list[SourceItem] = []
@@ -109,7 +129,8 @@ def collect_sources(inputs: list[str]) -> list[SourceItem]:
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
-            items.extend(SourceItem(location=str(p.resolve())) for p in files)
+            described = folder_index(path)
+            items.extend(described.get(str(p.resolve())) or SourceItem(location=str(p.resolve())) for p in files)
         elif path.suffix.lower() == ".csv":
             items.extend(read_manifest(path))
         else:

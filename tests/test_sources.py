@@ -51,6 +51,25 @@ def test_folders_expand_to_documents_only(tmp_path) -> None:
     assert [item.location.rsplit("/", 1)[-1] for item in items] == ["a.html", "b.pdf", "notes.txt"]
 
 
+def test_a_folder_brings_the_metadata_of_its_index(tmp_path) -> None:
+    """A folder of reports with an index (filename,title,vendor,date) gets titles, publishers and dates from it;
+    CSVs that are not manifests are data, and rows naming URLs or other folders' files add nothing."""
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "index.csv").write_text(
+        "filename,format,title,vendor,date,year\n"
+        "a.txt,txt,Operation Example,Example Labs,3/14/22,2022\n"
+        "https://example.org/c.pdf,pdf,Elsewhere,Other,,2020\n"
+        "../outside.txt,txt,Outside,Other,,2020\n")
+    (tmp_path / "measurements.csv").write_text("host,bytes\nx,1\n")
+    items = {item.location.rsplit("/", 1)[-1]: item for item in collect_sources([str(tmp_path)])}
+    assert sorted(items) == ["a.txt", "b.txt"]
+    described = items["a.txt"]
+    assert (described.title, described.publisher, described.published) == (
+        "Operation Example", "Example Labs", date(2022, 3, 14))
+    assert (items["b.txt"].title, items["b.txt"].publisher) == (None, None)
+
+
 def test_missing_input_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(SourceError, match="no such file"):
         collect_sources([str(tmp_path / "nope")])
