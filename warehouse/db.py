@@ -254,18 +254,7 @@ def load_report(con: duckdb.DuckDBPyConnection, report: ReportRow, source: Sourc
                 sentences: Sequence[Sentence], mentions: Sequence[Mention],
                 sightings: Sequence[Sighting], run_id: str) -> None:
     """Insert a new report with its source, sentences, mentions and sightings in one transaction."""
-    rid = report.report_id
-    con.execute("BEGIN TRANSACTION")
-    try:
-        _insert(con, "reports", _report_table(report, len(sentences), run_id))
-        _insert(con, "report_sources", _source_table(source, rid, "new", None, run_id))
-        _insert(con, "sentences", _sentence_table(rid, sentences))
-        _insert(con, "mentions", mentions_table(rid, mentions))
-        _insert(con, "sightings", sightings_table(rid, sightings))
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+    _write_report(con, report, source, sentences, mentions, sightings, run_id, "new", None)
 
 
 def report_read_from(con: duckdb.DuckDBPyConnection, source: str) -> str | None:
@@ -291,12 +280,24 @@ def revise_report(con: duckdb.DuckDBPyConnection, report: ReportRow, source: Sou
                                FROM reports WHERE report_id = ?""", [rid, rid])
     if first is None:
         raise KeyError(f"no report {rid} to revise")
+    _write_report(con, report, source, sentences, mentions, sightings, run_id, "revision", similarity,
+                  replacing_since=first[0])
+    return int(first[1])
+
+
+def _write_report(con: duckdb.DuckDBPyConnection, report: ReportRow, source: SourceRow,
+                  sentences: Sequence[Sentence], mentions: Sequence[Mention], sightings: Sequence[Sighting],
+                  run_id: str, status: str, similarity: float | None, replacing_since: datetime | None = None) -> None:
+    """Write a report and its evidence in one transaction; ``replacing_since``: first replace the stored
+    report of that ID (whose first ingest time it keeps)."""
+    rid = report.report_id
     con.execute("BEGIN TRANSACTION")
     try:
-        for table in ("sightings", "mentions", "sentences", "reports"):
-            con.execute(f"DELETE FROM {table} WHERE report_id = ?", [rid])
-        _insert(con, "reports", _report_table(report, len(sentences), run_id, ingested_at=first[0]))
-        _insert(con, "report_sources", _source_table(source, rid, "revision", similarity, run_id))
+        if replacing_since is not None:
+            for table in ("sightings", "mentions", "sentences", "reports"):
+                con.execute(f"DELETE FROM {table} WHERE report_id = ?", [rid])
+        _insert(con, "reports", _report_table(report, len(sentences), run_id, ingested_at=replacing_since))
+        _insert(con, "report_sources", _source_table(source, rid, status, similarity, run_id))
         _insert(con, "sentences", _sentence_table(rid, sentences))
         _insert(con, "mentions", mentions_table(rid, mentions))
         _insert(con, "sightings", sightings_table(rid, sightings))
@@ -304,7 +305,6 @@ def revise_report(con: duckdb.DuckDBPyConnection, report: ReportRow, source: Sou
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return int(first[1])
 
 
 def mentions_table(report_id: str, mentions: Sequence[Mention]) -> pa.Table:
