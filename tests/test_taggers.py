@@ -71,6 +71,8 @@ def test_names_and_aliases(name_tagger) -> None:
 
 def test_generic_names_are_ignored(name_tagger) -> None:
     assert name_tagger.tag(sentences("The malware contacted a server and downloaded software at night.")) == []
+    # a C2 "control panel" is not Control Panel (T1218.002), which the lexicon finds by its .cpl files
+    assert name_tagger.tag(sentences("The attackers run a web-based control panel to manage the bots.")) == []
 
 
 def test_weak_names_score_low_and_strong_names_high(name_tagger) -> None:
