@@ -73,6 +73,10 @@ def test_generic_names_are_ignored(name_tagger) -> None:
     assert name_tagger.tag(sentences("The malware contacted a server and downloaded software at night.")) == []
     # a C2 "control panel" is not Control Panel (T1218.002), which the lexicon finds by its .cpl files
     assert name_tagger.tag(sentences("The attackers run a web-based control panel to manage the bots.")) == []
+    # advice about MFA is not T1556.006; bombing users with MFA requests still names T1621
+    assert name_tagger.tag(sentences("Enforce multi-factor authentication for all remote access.")) == []
+    assert [m.technique_id for m in name_tagger.tag(sentences(
+        "The actor used Multi-Factor Authentication Request Generation to wear the user down."))] == ["T1621"]
 
 
 def test_weak_names_score_low_and_strong_names_high(name_tagger) -> None:
