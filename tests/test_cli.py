@@ -69,6 +69,16 @@ def test_ingest_top_sql_evidence_on_the_sample_corpus(tmp_path, db_file) -> None
     assert result.exit_code == 1 and "SQL error" in result.output
     result = invoke("evidence", "T1059", "--db", str(db_file))
     assert result.exit_code == 0 and "Evidence for T1059" in result.output
+    as_json = invoke("evidence", "T1059", "--json", "--db", str(db_file)).output
+    lines = [json.loads(line) for line in as_json.splitlines()]
+    expected = {"report_id", "title", "technique_id", "method", "score", "sentence_index", "sentence"}
+    assert lines and expected <= set(lines[0])
+    # every sentence is printed whole (wrapped within 100 columns), under its index and what found it
+    printed = " ".join(line.strip() for line in result.output.splitlines())
+    for row in lines:
+        assert f"#{row['sentence_index']} " in result.output
+        assert " ".join(row["sentence"].split()) in printed
+    assert max(len(line) for line in result.output.splitlines() if line.startswith("    ")) <= 100
 
 
 def test_db_from_environment_and_clear_error_without_warehouse(tmp_path, monkeypatch) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import duckdb
 import typer
@@ -61,23 +61,61 @@ def sql(
 
 def evidence(
     technique: Annotated[str, typer.Argument(help="technique ID, e.g. T1059.001 (a parent includes its subs)")],
-    limit: Annotated[int, typer.Option("-n", "--limit")] = 50,
+    limit: Annotated[int, typer.Option("-n", "--limit", help="at most this many mentions")] = 50,
     all_mentions: Annotated[bool, typer.Option("--all", help="also mentions that did not count")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per mention and line")] = False,
     db: DbOption = None,
 ) -> None:
     """The reports and sentences behind a technique's count.
 
-    Example: breachminer evidence T1059.001
+    Each report once, then each sentence once with every method that found the technique in it, the
+    sentence in full. Example: breachminer evidence T1059.001
     """
     try:
         with wh.connect(db_path(db), read_only=True) as con:
             frame = wh.evidence(con, technique, limit, counted_only=not all_mentions)
     except (wh.WarehouseMissing, wh.WarehouseLocked) as exc:
         fail(str(exc))
+    if as_json:
+        print(frame.to_json(orient="records", lines=True, date_format="iso"), end="")
+        return
     if frame.empty:
         console.print(f"no evidence for {technique.upper()}")
         return
-    print_frame(frame, f"Evidence for {technique.upper()} ({frame['report_id'].nunique()} reports)")
+    print_evidence(frame, technique.upper())
+
+
+def print_evidence(frame: Any, technique: str) -> None:
+    """Evidence as blocks that stay readable in an 80-column log: a report line, then per sentence its
+    index, what found it (method, score, the words matched) and the whole sentence, wrapped."""
+    import textwrap
+
+    from rich.markup import escape
+
+    width = max(40, min(console.width, 100))
+    n_reports = frame["report_id"].nunique()
+    console.print(f"[bold]Evidence for {technique}[/bold]: {n_reports} report{'s' if n_reports != 1 else ''}, "
+                  f"{len(frame)} mention{'s' if len(frame) != 1 else ''}")
+    for (report_id, title, published), report_rows in frame.groupby(
+            ["report_id", "title", "published"], sort=False, dropna=False):
+        when = "" if _missing(published) else f" ({str(published)[:10]})"
+        console.print()
+        console.print(f"[bold]{escape(str(title or report_id))}{when}[/bold] [dim]report {report_id}[/dim]",
+                      highlight=False)
+        for index, rows in report_rows.groupby("sentence_index", sort=False):
+            found = " · ".join(
+                f"{row.technique_id} {row.method} {row.score:.2f}" + (f' "{row.cited}"' if row.cited else "")
+                for row in rows.itertuples(index=False))
+            console.print(f"  [cyan]#{index}  {escape(found)}[/cyan]", highlight=False)
+            sentence = textwrap.fill(str(rows["sentence"].iloc[0]), width=width, initial_indent="    ",
+                                     subsequent_indent="    ", break_long_words=True, break_on_hyphens=False)
+            console.print(escape(sentence), highlight=False)
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
 
 
 def failures(
