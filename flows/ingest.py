@@ -183,8 +183,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
 
     items = collect_sources(inputs)
     counts = {"sources": len(items), "new": 0, "revised": 0, "unchanged": 0, "duplicate": 0, "failed": 0,
-              "sightings": 0,
-              "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0}
+              "sightings": 0, "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0}
     with wh.connect(db_path, catalog=catalog) as con:
         known = wh.known_content_hashes(con)
         signatures = wh.report_signatures(con)
