@@ -152,8 +152,12 @@ def test_tables_fit_an_80_column_log(monkeypatch) -> None:
     out = io.StringIO()
     monkeypatch.setattr(common, "console", Console(file=out, width=80))
     common.print_frame(pd.DataFrame({
-        "rank": [1], "technique_id": ["T1078"], "technique_name": ["Valid Accounts"], "n_reports": [4],
-        "share": [1.0], "tactics": [["initial-access", "persistence", "privilege-escalation", "defense-evasion"]],
+        "rank": [1, 1, 4], "technique_id": ["T1027", "T1078", "T1016"],
+        "technique_name": ["Obfuscated Files or Information", "Valid Accounts",
+                           "System Network Configuration Discovery"],
+        "n_reports": [4, 4, 3], "share": [1.0, 1.0, 0.75],
+        "tactics": [["defense-evasion"], ["initial-access", "persistence", "privilege-escalation", "defense-evasion"],
+                    ["discovery"]],
     }), title="Top")
     cell = {"precision": 0.702, "recall": 0.856, "f1": 0.771}
     levels = {level: {kind: cell for kind in ("micro", "macro")} for level in ("parent", "exact")}
@@ -163,5 +167,6 @@ def test_tables_fit_an_80_column_log(monkeypatch) -> None:
         [{"technique": "T1027", "support": 46, **{m: {"f1": 0.86} for m in methods}}], methods))
     text = out.getvalue()
     assert "privilege-escalation" in text and "…" not in text
+    assert not any(line.strip().startswith(",") for line in text.splitlines())  # no comma cut off its item
     assert text.count(".702/.856/.771") == 8 and "tram-baseline" in text
     assert all(method in text for method in methods) and text.count("0.86") == len(methods)

@@ -51,7 +51,10 @@ def print_frame(frame: Any, title: str | None = None) -> None:
                   collapse_padding=True)
     for column in frame.columns:
         numeric = str(frame[column].dtype).startswith(("int", "float", "Int", "Float"))
-        table.add_column(str(column), justify="right" if numeric else "left", overflow="fold")
+        # a list column is as wide as its longest item and its comma, so no item or comma is cut off
+        items = [str(item) for value in frame[column] if _is_list(value) for item in _as_list(value)]
+        table.add_column(str(column), justify="right" if numeric else "left", overflow="fold",
+                         min_width=max(map(len, items)) + 1 if items else None)
     for row in frame.itertuples(index=False):
         table.add_row(*("" if _is_missing(v) else _fmt(v) for v in row))
     console.print(table)
@@ -65,9 +68,17 @@ def _is_missing(value: Any) -> bool:
     return bool(pd.isna(value))
 
 
+def _is_list(value: Any) -> bool:
+    return isinstance(value, list) or (hasattr(value, "tolist") and not isinstance(value, str))
+
+
+def _as_list(value: Any) -> list:
+    return value.tolist() if hasattr(value, "tolist") else list(value)
+
+
 def _fmt(value: Any) -> str:
-    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays from list columns
-        value = value.tolist()
+    if _is_list(value):  # numpy arrays from list columns too
+        value = _as_list(value)
     if isinstance(value, list):
         return ", ".join(map(str, value))
     if isinstance(value, float):
