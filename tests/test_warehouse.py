@@ -15,11 +15,11 @@ from breachminer.records import Mention, Sentence, Sighting
 from warehouse.lock import WriterBusy, writer_lock
 
 
-def load(con, rid, techniques, published=date(2020, 1, 1), title=None):
+def load(con, rid, techniques, published=date(2020, 1, 1), title=None, publisher="Pub"):
     sentences = [Sentence(i, i * 10, i * 10 + 9, f"sentence {i}") for i in range(len(techniques))]
     mentions = [Mention(i, t, "id", 0.97, t, 0, 5, "active", "id-1") for i, t in enumerate(techniques)]
     sightings = [Sighting(t, 0.97, ("id",), 1, 1, "test") for t in dict.fromkeys(techniques)]
-    report = wh.ReportRow(rid, rid * 4, title or rid, "Pub", published, "text", 100, None, [1, 2, 3],
+    report = wh.ReportRow(rid, rid * 4, title or rid, publisher, published, "text", 100, None, [1, 2, 3],
                           f"/src/{rid}", {"id": "id-1"})
     source = wh.SourceRow(f"/src/{rid}", f"bytes-{rid}", "text", 100)
     wh.load_report(con, report, source, sentences, mentions, sightings, "run1")
@@ -81,6 +81,18 @@ def test_by_year_and_evidence(con) -> None:
     assert rows == [(2020, 1.0, None), (2021, 0.5, -0.5)]
     frame = wh.evidence(con, "T1486")
     assert set(frame["report_id"]) == {"r1", "r2"} and set(frame["sentence"]) == {"sentence 0"}
+
+
+def test_by_publisher(con) -> None:
+    load(con, "r1", ["T1486"], publisher="Example Labs")
+    load(con, "r2", ["T1486", "T1059.001"], publisher="example labs ")  # the same publisher, spelled otherwise
+    load(con, "r3", ["T1059"], publisher="Other")
+    load(con, "r4", ["T1486"], publisher=None)  # no publisher: not in this view
+    rows = con.execute("""SELECT publisher, technique_id, n_reports, publisher_reports, share, rank_in_publisher
+                          FROM technique_frequency_by_publisher WHERE level = 'parent'
+                          ORDER BY publisher, rank_in_publisher""").fetchall()
+    assert rows == [("Example Labs", "T1486", 2, 2, 1.0, 1), ("Example Labs", "T1059", 1, 2, 0.5, 2),
+                    ("Other", "T1059", 1, 1, 1.0, 1)]
 
 
 def test_failed_load_leaves_nothing_behind(con) -> None:

@@ -109,6 +109,25 @@ SELECT c.level, c.year, c.technique_id, c.technique_name, c.n_reports, y.year_re
            AS share_change
 FROM counts c JOIN per_year y USING (year);
 
+-- Per publisher (names compared without case or surrounding spaces; reports without one are left out):
+-- what each vendor reports most, so one prolific vendor's emphasis can be told apart from a trend.
+CREATE OR REPLACE VIEW technique_frequency_by_publisher AS
+WITH publishers AS (
+    SELECT lower(trim(publisher)) AS publisher_key, min(publisher) AS publisher, count(*) AS publisher_reports
+    FROM counted_reports WHERE nullif(trim(publisher), '') IS NOT NULL
+    GROUP BY 1
+),
+counts AS (
+    SELECT level, lower(trim(publisher)) AS publisher_key, technique_id, any_value(technique_name) AS technique_name,
+           count(DISTINCT report_id) AS n_reports
+    FROM report_techniques WHERE nullif(trim(publisher), '') IS NOT NULL
+    GROUP BY 1, 2, 3
+)
+SELECT c.level, p.publisher, c.technique_id, c.technique_name, c.n_reports, p.publisher_reports,
+       round(c.n_reports / p.publisher_reports, 4) AS share,
+       rank() OVER (PARTITION BY c.level, c.publisher_key ORDER BY c.n_reports DESC) AS rank_in_publisher
+FROM counts c JOIN publishers p USING (publisher_key);
+
 -- Drill-down: every mention behind a sighting, with its sentence.
 CREATE OR REPLACE VIEW technique_evidence AS
 SELECT m.report_id, r.title, r.publisher, r.published, t.parent_id, m.technique_id,
