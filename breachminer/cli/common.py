@@ -45,10 +45,15 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def compact_table(title: str | None = None, caption: str | None = None) -> Table:
+    """A rich table without side borders or edge padding, so more text fits an 80-column log."""
+    return Table(title=title, caption=caption, show_lines=False, box=box.SIMPLE_HEAD, pad_edge=False,
+                 show_edge=False, collapse_padding=True)
+
+
 def print_frame(frame: Any, title: str | None = None) -> None:
     """Print a pandas DataFrame as a rich table (no side borders, so more text fits an 80-column log)."""
-    table = Table(title=title, show_lines=False, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-                  collapse_padding=True)
+    table = compact_table(title)
     for column in frame.columns:
         numeric = str(frame[column].dtype).startswith(("int", "float", "Int", "Float"))
         # a list column is as wide as its longest item and its comma, so no item or comma is cut off
@@ -56,11 +61,12 @@ def print_frame(frame: Any, title: str | None = None) -> None:
         table.add_column(str(column), justify="right" if numeric else "left", overflow="fold",
                          min_width=max(map(len, items)) + 1 if items else None)
     for row in frame.itertuples(index=False):
-        table.add_row(*("" if _is_missing(v) else _fmt(v) for v in row))
+        table.add_row(*("" if is_missing(v) else _fmt(v) for v in row))
     console.print(table)
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """A NULL/NaN cell (a list or array is never missing)."""
     import pandas as pd
 
     if isinstance(value, (list, tuple, dict)) or (hasattr(value, "__len__") and not isinstance(value, str)):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from breachminer.cli.common import DbOption, console, db_path, err_console, fail, quiet_prefect
+from breachminer.cli.common import DbOption, compact_table, console, db_path, err_console, fail, quiet_prefect
 from breachminer.settings import get_settings
 
 DataOption = Annotated[Path | None, typer.Option(
@@ -106,14 +106,10 @@ def evaluate(
 
 def _method_table(title: str, methods: dict[str, Any]) -> Any:
     """One row per method, one "P / R / F1" cell per level and average: fits an 80-column log."""
-    from rich import box
-    from rich.table import Table
-
     def cell(values: dict[str, float]) -> str:
         return "/".join(f"{values[k]:.3f}".removeprefix("0") for k in ("precision", "recall", "f1"))
 
-    table = Table(title=title, caption="each cell: precision / recall / F1", box=box.SIMPLE_HEAD,
-                  pad_edge=False, show_edge=False, collapse_padding=True)
+    table = compact_table(title, caption="each cell: precision / recall / F1")
     table.add_column("method", no_wrap=True)
     for level in ("parent", "exact"):
         for kind in ("micro", "macro"):
@@ -126,11 +122,7 @@ def _method_table(title: str, methods: dict[str, Any]) -> Any:
 
 def _top_techniques_table(rows: list[dict[str, Any]], methods: list[str]) -> Any:
     """Per-technique F1 of each method for the most frequent techniques: fits an 80-column log."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title="The 20 most frequent techniques in the held-out reports (parent level, F1)",
-                  box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    table = compact_table("The 20 most frequent techniques in the held-out reports (parent level, F1)")
     table.add_column("technique", no_wrap=True)
     table.add_column("support", justify="right", no_wrap=True)
     for method in methods:

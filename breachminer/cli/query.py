@@ -9,7 +9,7 @@ import duckdb
 import typer
 
 import warehouse.db as wh
-from breachminer.cli.common import DbOption, console, db_path, fail, print_frame
+from breachminer.cli.common import DbOption, console, db_path, fail, is_missing, print_frame
 
 
 def top(
@@ -98,7 +98,7 @@ def print_evidence(frame: Any, technique: str) -> None:
                   f"{len(frame)} mention{'s' if len(frame) != 1 else ''}")
     for (report_id, title, published), report_rows in frame.groupby(
             ["report_id", "title", "published"], sort=False, dropna=False):
-        when = "" if _missing(published) else f" ({str(published)[:10]})"
+        when = "" if is_missing(published) else f" ({str(published)[:10]})"
         console.print()
         console.print(f"[bold]{escape(str(title or report_id))}{when}[/bold] [dim]report {report_id}[/dim]",
                       highlight=False)
@@ -110,12 +110,6 @@ def print_evidence(frame: Any, technique: str) -> None:
             sentence = textwrap.fill(str(rows["sentence"].iloc[0]), width=width, initial_indent="    ",
                                      subsequent_indent="    ", break_long_words=True, break_on_hyphens=False)
             console.print(escape(sentence), highlight=False)
-
-
-def _missing(value: Any) -> bool:
-    import pandas as pd
-
-    return value is None or bool(pd.isna(value))
 
 
 def failures(
