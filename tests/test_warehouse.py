@@ -136,6 +136,31 @@ def test_read_only_on_missing_file_is_clear(tmp_path) -> None:
         pass
 
 
+def test_read_only_sees_this_versions_views_before_any_write(db_file, catalog) -> None:
+    """A warehouse written by an older breachminer (a view missing, another defined otherwise) is read
+    through this version's views, without a write; a current warehouse adds no session views."""
+    import duckdb
+
+    with wh.connect(db_file, catalog=catalog) as con:
+        load(con, "r1", ["T1486"], publisher="Example Labs")
+    raw = duckdb.connect(str(db_file))  # what an older version left behind
+    raw.execute("DROP VIEW technique_frequency_by_publisher")
+    raw.execute("CREATE OR REPLACE VIEW counted_reports AS SELECT * FROM reports WHERE false")
+    raw.execute("UPDATE meta SET value = 'older' WHERE key = 'views_digest'")
+    raw.close()
+    with wh.connect(db_file, read_only=True) as con:
+        assert con.execute("SELECT publisher, n_reports FROM technique_frequency_by_publisher "
+                           "WHERE level = 'exact'").fetchall() == [("Example Labs", 1)]
+        assert wh.top_techniques(con, 5)["technique_id"].tolist() == ["T1486"]
+    with wh.connect(db_file):  # the next write migrates the stored views
+        pass
+    with wh.connect(db_file, read_only=True) as con:
+        temp_views = con.execute("SELECT count(*) FROM duckdb_views() WHERE database_name = 'temp' "
+                                 "AND NOT internal").fetchone()[0]
+        assert temp_views == 0
+        assert con.execute("SELECT count(*) FROM counted_reports").fetchone()[0] == 1
+
+
 def test_a_second_process_gets_a_clear_lock_error(db_file, catalog) -> None:
     with wh.connect(db_file, catalog=catalog):
         pass

@@ -26,6 +26,7 @@ from breachminer.catalog import AttackCatalog
 from breachminer.records import Mention, Sentence, Sighting
 
 SQL_DIR = Path(__file__).parent / "sql"
+VIEWS_FILE = "02_views.sql"
 
 
 class WarehouseLocked(RuntimeError):
@@ -84,11 +85,42 @@ def connect(db_path: Path | str, *, read_only: bool = False, catalog: AttackCata
         if not read_only:
             for path in _sql_files():
                 con.execute(path.read_text(encoding="utf-8"))
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('views_digest', ?)", [_views_digest()])
             if catalog is not None:
                 sync_catalog(con, catalog)
+        else:
+            _session_views(con)
         yield con
     finally:
         con.close()
+
+
+def _views_digest() -> str:
+    return hashlib.sha256((SQL_DIR / VIEWS_FILE).read_bytes()).hexdigest()
+
+
+def _session_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Give a read-only connection this code's views when the file's views are another version's.
+
+    A read-only connection cannot replace the views stored in the file, which are the ones the last
+    writer's version of breachminer created. After an upgrade, ``top``, ``sql`` and ``evidence`` would
+    otherwise see stale views (or none, for a view added since) until the next ingest. Session (TEMP)
+    views shadow the stored ones for this connection only. A warehouse whose tables predate a view's
+    columns keeps its stored views, which match its tables; the next read-write open migrates it.
+    """
+    try:
+        row = first_row(con, "SELECT value FROM meta WHERE key = 'views_digest'")
+    except duckdb.CatalogException:  # not a breachminer warehouse (yet): nothing to shadow
+        return
+    if row and row[0] == _views_digest():
+        return
+    views = (SQL_DIR / VIEWS_FILE).read_text(encoding="utf-8")
+    try:
+        con.execute(views.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW"))
+    except duckdb.Error:  # never shadow some views and not others
+        temp_views = "SELECT view_name FROM duckdb_views() WHERE database_name = 'temp' AND NOT internal"
+        for (name,) in con.execute(temp_views).fetchall():
+            con.execute(f'DROP VIEW IF EXISTS temp.main."{name}"')
 
 
 # ------------------------------------------------------------------------------- ATT&CK tables
