@@ -102,6 +102,13 @@ def test_evaluate_writes_the_table(tmp_path) -> None:
             for kind in ("micro", "macro"):
                 assert set(levels[level][kind]) == {"precision", "recall", "f1"}
     assert len(results["top20_parent"]) == 20
+    margins = results["hybrid_margin_parent_micro"]["methods"]  # with a bootstrap interval over the 30 reports
+    assert set(margins) == {"id", "name", "lexicon", "classifier"} and "hybrid minus each method" in result.output
+    for method, margin in margins.items():
+        low, high = margin["ci95"]
+        assert low <= margin["margin"] <= high
+        f1 = {m: results["methods"][m]["parent"]["micro"]["f1"] for m in ("hybrid", method)}
+        assert abs(margin["margin"] - (f1["hybrid"] - f1[method])) < 1e-3
     hybrid, single = results["methods"]["hybrid"]["parent"]["micro"]["f1"], results["methods"]["id"]["parent"]
     assert hybrid > single["micro"]["f1"]
     vendor = results["vendor"]  # real vendor reports against MITRE's mapping of them

@@ -79,6 +79,7 @@ def evaluate(
         f"Held-out evaluation: {results['heldout_reports']} TRAM reports, per document, "
         f"{results['label_universe']} techniques in the label universe (model {results['model_version']})",
         results["methods"]))
+    console.print(_margin_table(results["hybrid_margin_parent_micro"]))
     console.print(_top_techniques_table(results["top20_parent"], list(results["methods"])))
     vendor_results = results.get("vendor")
     if vendor_results:
@@ -89,6 +90,7 @@ def evaluate(
                 f"Vendor set: {vendor_results['reports']} real vendor reports, truth = MITRE's ATT&CK mapping of "
                 f"each ({vendor_results['truth_pairs']} report-technique pairs; incomplete, so precision is a lower "
                 "bound)", vendor_results["methods"]))
+            console.print(_margin_table(vendor_results["hybrid_margin_parent_micro"]))
         else:
             err_console.print("vendor set: no report of models/vendor_reports.csv could be read; not scored")
     if json_out:
@@ -117,6 +119,19 @@ def _method_table(title: str, methods: dict[str, Any]) -> Any:
     for method, levels in methods.items():
         table.add_row(method, *(cell(levels[level][kind]) for level in ("parent", "exact")
                                 for kind in ("micro", "macro")))
+    return table
+
+
+def _margin_table(margins: dict[str, Any]) -> Any:
+    """The reference method's parent micro-F1 margin over each other method, with its bootstrap interval."""
+    table = compact_table(f"{margins['reference']} minus each method, parent micro F1 (points)",
+                          caption=f"95% paired bootstrap interval over reports ({margins['samples']} resamples)")
+    table.add_column("method", no_wrap=True)
+    table.add_column("margin", justify="right", no_wrap=True)
+    table.add_column("95% interval", justify="right", no_wrap=True)
+    for method, values in margins["methods"].items():
+        low, high = values["ci95"]
+        table.add_row(method, f"{100 * values['margin']:+.1f}", f"{100 * low:+.1f} to {100 * high:+.1f}")
     return table
 
 

@@ -1,0 +1,50 @@
+"""The evaluation arithmetic: per-document micro scores and the hybrid's bootstrap margins."""
+
+from __future__ import annotations
+
+from models.evaluate import margins, scores
+
+
+def identity(technique: str) -> str:
+    return technique
+
+
+def parent(technique: str) -> str:
+    return technique.split(".")[0]
+
+
+TRUTH = {f"r{i}": {"T1059.001", "T1486"} for i in range(12)}
+UNIVERSE = {"T1059.001", "T1486", "T1027"}
+
+
+def test_margin_is_the_difference_of_the_pooled_scores() -> None:
+    predicted = {
+        "hybrid": {name: {"T1059.003", "T1486"} for name in TRUTH},  # right at parent level, exact level not
+        "id": {name: {"T1059.001", "T1486"} if i % 2 else {"T1059.001"} for i, name in enumerate(sorted(TRUTH))},
+    }
+    result = margins(predicted, TRUTH, UNIVERSE, parent)
+    expected = (scores(predicted["hybrid"], TRUTH, UNIVERSE, parent)["micro"]["f1"]
+                - scores(predicted["id"], TRUTH, UNIVERSE, parent)["micro"]["f1"])
+    assert result["reference"] == "hybrid" and set(result["methods"]) == {"id"}
+    assert abs(result["methods"]["id"]["margin"] - expected) < 1e-3
+    low, high = result["methods"]["id"]["ci95"]
+    assert 0 < low <= result["methods"]["id"]["margin"] <= high < 1
+    exact = margins(predicted, TRUTH, UNIVERSE, identity)  # the level changes the verdict
+    assert exact["methods"]["id"]["margin"] < 0
+
+
+def test_identical_methods_have_a_zero_margin_and_interval() -> None:
+    noisy = {name: ({"T1486"} if i % 3 else {"T1027"}) for i, name in enumerate(sorted(TRUTH))}
+    result = margins({"hybrid": noisy, "classifier": dict(noisy)}, TRUTH, UNIVERSE, parent)
+    assert result["methods"]["classifier"] == {"margin": 0.0, "ci95": [0.0, 0.0]}
+
+
+def test_the_interval_is_seeded_and_widens_when_reports_disagree() -> None:
+    # the reference wins big on a third of the reports and loses a little on the rest
+    hybrid = {name: ({"T1059.001", "T1486"} if i % 3 == 0 else {"T1027"}) for i, name in enumerate(sorted(TRUTH))}
+    other = {name: {"T1486"} for name in TRUTH}
+    first = margins({"hybrid": hybrid, "lexicon": other}, TRUTH, UNIVERSE, parent, seed=1)
+    again = margins({"hybrid": hybrid, "lexicon": other}, TRUTH, UNIVERSE, parent, seed=1)
+    assert first == again
+    low, high = first["methods"]["lexicon"]["ci95"]
+    assert low < first["methods"]["lexicon"]["margin"] < high and high - low > 0.1
