@@ -186,6 +186,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
               "sightings": 0, "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0}
     with wh.connect(db_path, catalog=catalog) as con:
         known = wh.known_content_hashes(con)
+        current = wh.current_source_hashes(con)
         signatures = wh.report_signatures(con)
         failures = wh.open_failures(con)
         states = wh.fetch_states(con)
@@ -197,6 +198,11 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
             wh.record_failure(con, location, failure.stage, failure.error_class, failure.message, run_id, retry=retry,
                               http_status=failure.http_status, retry_after=failure.retry_after,
                               content_sha256=failure.content_sha256)
+
+    def unchanged(location: str, content_hash: str) -> bool:
+        """Loaded before, and what this source gave last time. Known bytes that a source gives *again*
+        after other bytes (a post reverted to an earlier version) are analysed: they revise its report."""
+        return content_hash in known and current.get(location, content_hash) == content_hash
 
     def due(item: SourceItem, content_hash: str | None = None) -> bool:
         failure = failures.get(item.location)
@@ -220,7 +226,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         except OSError as exc:
             fail(item.location, AnalysisFailure("read", type(exc).__name__, str(exc)))
             continue
-        if content_hash in known:
+        if unchanged(item.location, content_hash):
             counts["unchanged"] += 1
         elif due(item, content_hash):
             pending.append(Pending(item, item.location, content_hash))
@@ -233,7 +239,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
             next_round: list[SourceItem] = []
             for fetched in fetch_all(round_items, states, fetcher, cache, frozenset(known), offline,
                                      settings.fetch_workers):
-                entries = _take_fetched(fetched, depth, cache, pending, known, counts, fail, db_path)
+                entries = _take_fetched(fetched, depth, cache, pending, unchanged, counts, fail, db_path)
                 for entry in entries:
                     if entry.location not in seen:
                         seen.add(entry.location)
@@ -256,6 +262,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
                 counts[status] += 1
                 counts["sightings"] += added
                 known.add(entry.content_sha256)
+                current[entry.item.location] = entry.content_sha256
             except Exception as exc:
                 fail(entry.item.location, AnalysisFailure("load", type(exc).__name__, str(exc),
                                                           content_sha256=entry.content_sha256))
@@ -268,9 +275,9 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
     return {"run_id": run_id, **counts}
 
 
-def _take_fetched(fetched: Fetched, depth: int, cache: RawCache, pending: list[Pending], known: set[str],
-                  counts: dict[str, int], fail: Callable[[str, AnalysisFailure], None],
-                  db_path: str) -> list[SourceItem]:
+def _take_fetched(fetched: Fetched, depth: int, cache: RawCache, pending: list[Pending],
+                  unchanged: Callable[[str, str], bool], counts: dict[str, int],
+                  fail: Callable[[str, AnalysisFailure], None], db_path: str) -> list[SourceItem]:
     """Route one fetch result: a failure, an unchanged report, a feed (its entries are returned), or a
     document to analyse. Fetch state is saved as soon as the bytes are safe in the cache."""
     item = fetched.item
@@ -300,7 +307,7 @@ def _take_fetched(fetched: Fetched, depth: int, cache: RawCache, pending: list[P
         with wh.connect(db_path) as con:
             wh.resolve_failure(con, item.location)
         return entries
-    if fetched.content_sha256 in known:
+    if unchanged(item.location, fetched.content_sha256):
         counts["unchanged"] += 1
         with wh.connect(db_path) as con:
             wh.resolve_failure(con, item.location)

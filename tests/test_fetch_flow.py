@@ -161,7 +161,8 @@ def test_offline_runs_use_the_cache_and_skip_the_rest(tmp_path, db_file, fetch_e
 
 def test_an_updated_post_at_the_same_url_revises_its_report(tmp_path, db_file, fetch_env) -> None:
     """The nightly case: a vendor adds a section to a published post. The next run downloads it (new ETag) and
-    the report is replaced by the new version, not kept beside it nor ignored as a twin."""
+    the report is replaced by the new version, not kept beside it nor ignored as a twin. When the vendor
+    withdraws the section, the report says again what the post says."""
     post = tmp_path / "post.txt"
     text = (SAMPLES / "2026-cloud-bec.txt").read_text()
     post.write_text(text)
@@ -171,13 +172,19 @@ def test_an_updated_post_at_the_same_url_revises_its_report(tmp_path, db_file, f
         post.write_text(text + "\n\nUpdate: the affiliate later encrypted the file servers with ransomware (T1486).\n")
         second = run_ingest([url], str(db_file), workers=1, allow_private=True)
         third = run_ingest([url], str(db_file), workers=1, allow_private=True)
+        with wh.connect(db_file, read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == 1
+            assert con.execute("SELECT count(*) FROM sightings WHERE technique_id = 'T1486'").fetchone()[0] == 1
+            assert [r[0] for r in con.execute("SELECT status FROM report_sources ORDER BY fetched_at").fetchall()] == [
+                "new", "revision"]
+        post.write_text(text)  # the update withdrawn: the URL serves its first bytes again
+        fourth = run_ingest([url], str(db_file), workers=1, allow_private=True)
     assert (first["new"], second["new"], second["revised"], second["downloaded"]) == (1, 0, 1, 1)
     assert (third["revised"], third["not_modified"]) == (0, 1)
+    assert (fourth["downloaded"], fourth["revised"], fourth["unchanged"]) == (1, 1, 0)
     with wh.connect(db_file, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == 1
-        assert con.execute("SELECT count(*) FROM sightings WHERE technique_id = 'T1486'").fetchone()[0] == 1
-        assert [r[0] for r in con.execute("SELECT status FROM report_sources ORDER BY fetched_at").fetchall()] == [
-            "new", "revision"]
+        assert con.execute("SELECT count(*) FROM sightings WHERE technique_id = 'T1486'").fetchone()[0] == 0
 
 
 def test_a_second_ingest_waits_or_exits_clearly(tmp_path, db_file, fetch_env) -> None:

@@ -164,6 +164,14 @@ def test_a_new_version_of_a_loaded_report_replaces_it(tmp_path, db_file) -> None
     assert (again["new"], again["revised"], again["unchanged"]) == (0, 0, 1)
     assert table_counts(db_file) == unchanged
 
+    post.write_text(text)  # the update withdrawn: the source gives its first bytes again
+    reverted = run_ingest([str(folder)], str(db_file), workers=1)
+    assert (reverted["new"], reverted["revised"], reverted["unchanged"]) == (0, 1, 0)
+    with wh.connect(db_file, read_only=True) as con:
+        assert [r[0] for r in con.execute("SELECT report_id FROM reports").fetchall()] == [report_id]
+        assert {r[0] for r in con.execute("SELECT technique_id FROM sightings").fetchall()} == before
+    assert run_ingest([str(folder)], str(db_file), workers=1)["unchanged"] == 1
+
     post.write_text((SAMPLES / "2023-linux-cryptojacking.txt").read_text())  # now a different document
     other = run_ingest([str(folder)], str(db_file), workers=1)
     assert (other["new"], other["revised"]) == (1, 0)

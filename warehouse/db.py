@@ -222,6 +222,12 @@ def known_content_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {row[0] for row in con.execute("SELECT DISTINCT content_sha256 FROM report_sources").fetchall()}
 
 
+def current_source_hashes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """source → SHA-256 of the bytes it gave most recently (its latest ``report_sources`` row)."""
+    return dict(con.execute("SELECT source, arg_max(content_sha256, fetched_at) FROM report_sources "
+                            "GROUP BY source").fetchall())
+
+
 def report_signatures(con: duckdb.DuckDBPyConnection) -> dict[str, list[int]]:
     """report_id → MinHash signature, for near-duplicate detection."""
     return {rid: list(sig) for rid, sig in con.execute("SELECT report_id, minhash FROM reports").fetchall()}
