@@ -6,7 +6,7 @@ import pytest
 
 from breachminer.records import Sentence
 from extractors.taggers import IdTagger, LexiconTagger, NameTagger, Tagger
-from extractors.taggers.lexicon import LEXICON_FILE, load_lexicon
+from extractors.taggers.lexicon import LEXICON_FILE, LexiconEntry, fold, load_lexicon, required_literals
 
 
 def sentences(*texts: str) -> list[Sentence]:
@@ -113,6 +113,41 @@ def test_lexicon_entry_positive_and_negative(entry, lexicon_tagger) -> None:
     negative = [m for m in lexicon_tagger.tag(sentences(entry.negative)) if m.detail.startswith(entry.key + ":")]
     assert positive and positive[0].technique_id == entry.technique_id
     assert not negative
+
+
+@pytest.mark.parametrize(("pattern", "literals"), [
+    (r"\bAnyDesk(?:\.exe)?\b", ("anydesk",)),
+    (r"\bvssadmin\s+delete\s+shadows\b", ("vssadmin",)),  # the longest run of a sequence
+    (r"\b(?:certutil|bitsadmin)\b.{0,40}-urlcache", ("-urlcache",)),
+    (r"\bmimikatz\b|\bsekurlsa::", ("mimikatz", "sekurlsa::")),  # every alternative contributes
+    (r"(?:foo)?bar", ("bar",)),  # an optional group requires nothing
+    (r"(?:ab)+c", ("ab",)),
+    (r"\bHKLM\\SOFTWARE", ("hklm\\software",)),
+    (r"[a-z]{3}\d+", None),  # character classes alone: nothing is required
+    (r"run\b|[0-9]+", None),  # one alternative without a literal: nothing is required
+])
+def test_required_literals(pattern, literals) -> None:
+    import re
+
+    assert required_literals(re.compile(pattern, re.IGNORECASE)) == literals
+
+
+def test_the_lexicon_prefilter_changes_no_result(lexicon_tagger) -> None:
+    """Tagging with the required-literal prefilter finds exactly what searching every pattern in every
+    sentence finds: on every entry's examples, in upper case and with the characters that fold oddly."""
+    from pathlib import Path
+
+    texts = [text for e in ENTRIES for text in (e.positive, e.negative)]
+    texts += [t.upper() for t in texts] + [t.replace("i", "ı").replace("s", "ſ") for t in texts]
+    for sample in sorted((Path(__file__).parents[1] / "reports_corpus" / "samples").glob("*.txt")):
+        texts += sample.read_text(encoding="utf-8").splitlines()
+    document = sentences(*texts)
+    every_pattern = LexiconTagger.__new__(LexiconTagger)
+    every_pattern.entries = [LexiconEntry(**{**e.__dict__, "literals": None}) for e in lexicon_tagger.entries]
+    assert all(e.literals for e in lexicon_tagger.entries)  # every entry is prefiltered
+    found = lexicon_tagger.tag(document)
+    assert found == every_pattern.tag(document) and len(found) > len(ENTRIES)
+    assert fold("Mımıkatz İNVOKE") == "mimikatz invoke"
 
 
 def test_lexicon_rejects_unknown_techniques(tmp_path, catalog) -> None:
