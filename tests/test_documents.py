@@ -52,6 +52,17 @@ def test_plain_text_title_and_published_line() -> None:
     assert doc.published and doc.published.isoformat() == "2026-02-09"
 
 
+def test_pdf_paragraphs_are_rebuilt_from_line_spacing() -> None:
+    """A wrapped paragraph is one paragraph (its lines joined), a heading is its own, and the next
+    paragraph (a larger gap) starts a new one."""
+    paragraphs = documents.extract(SAMPLE_PDF.read_bytes(), SAMPLE_PDF.name).text.split("\n\n")
+    assert "1. Executive Summary" in paragraphs
+    first = next(p for p in paragraphs if p.startswith("Between November 2023"))
+    assert "intrusion set that KPCDC tracks as TIDEGLASS conducted a long-running espionage" in first
+    assert first.endswith("automatic updates enabled.")  # and the next paragraph is not glued to it
+    assert any(p.startswith("The malicious update was signed") for p in paragraphs)
+
+
 def test_image_only_pdf_is_no_text_layer() -> None:
     with pytest.raises(NoTextLayer, match="no text layer") as caught:
         documents.extract(EMPTY_PAGE_PDF, "scan.pdf")
@@ -75,6 +86,9 @@ def test_pdf_page_limit_is_noted() -> None:
 def test_normalise_joins_wrapped_lines_and_hyphenation() -> None:
     text = documents.normalise_text("The loader uses pro-\ncess hollowing to\nhide itself.\n\n• second item\n• third")
     assert text.split("\n\n") == ["The loader uses process hollowing to hide itself.", "• second item", "• third"]
+    # bullets drawn from a Symbol or Wingdings font come out as private-use characters: still list items
+    text = documents.normalise_text("These attempts include:\n\uf0b7 Multi-stage malware\n\uf06e Phone calls.")
+    assert text.split("\n\n") == ["These attempts include:", "• Multi-stage malware", "• Phone calls."]
 
 
 @needs_shared
@@ -94,6 +108,17 @@ def test_table_of_contents_entries_are_not_text() -> None:
     assert "Watering hole" not in text and "Overview" not in text and "Appendix" not in text
     assert "served an exploit kit" in text and "The loader then ran." in text
     assert "Wait for it....." in text  # five dots and no page number: prose
+
+
+@needs_shared
+def test_real_pdf_words_and_paths_stay_whole() -> None:
+    """CISA's technique table and Kaspersky's Korean path: words are not split ("id entify"), paths keep
+    their backslashes, glyphs without Unicode are not written as "(cid:N)"."""
+    cisa = documents.extract((REPORTS / "2020_CISA_AA20-302A.pdf").read_bytes()).text
+    assert "Ryuk has called GetIpNetTable in attempt to identify all mounted drives" in cisa
+    assert "C:\\Users\\Public" in cisa and "System Network Configuration Discovery [T1016]" in cisa
+    kimsuky = documents.extract((REPORTS / "2013_Kimsuky.pdf").read_bytes()).text
+    assert "(cid:" not in kimsuky and "Bulgarian e-mail command-and-control" in kimsuky
 
 
 @needs_shared
