@@ -8,7 +8,7 @@ overrides the environment where it has a flag (``--db`` over ``BREACHMINER_DB``)
 | ``BREACHMINER_DB`` | ``./breachminer.duckdb`` | the DuckDB warehouse file |
 | ``BREACHMINER_HOME`` | ``~/.breachminer`` | user data: an updated ATT&CK catalog |
 | ``BREACHMINER_CATALOG`` | ``$BREACHMINER_HOME/attack-catalog.json`` if present, else the packaged one | catalog JSON |
-| ``BREACHMINER_WORKERS`` | number of CPUs | documents extracted and tagged in parallel |
+| ``BREACHMINER_WORKERS`` | 1 | analysis processes; more pay off only for large backfills on many cores |
 | ``BREACHMINER_MAX_BYTES`` | 100 MB | larger inputs are refused (recorded as a failure) |
 | ``BREACHMINER_MAX_PAGES`` | 500 | PDF pages read per document; the rest is skipped and noted |
 | ``BREACHMINER_SIGHTING_THRESHOLD`` | model's calibrated value, else 0.6 | evidence a technique needs to count |
@@ -87,7 +87,7 @@ class Settings:
             db_path=Path(_env("BREACHMINER_DB", "breachminer.duckdb")).expanduser(),
             home=home,
             catalog_path=Path(_env("BREACHMINER_CATALOG", str(default_catalog))).expanduser(),
-            workers=max(1, int(_env("BREACHMINER_WORKERS", str(os.cpu_count() or 1)))),
+            workers=max(1, int(_env("BREACHMINER_WORKERS", "1"))),  # a process pool costs more than it saves (README)
             max_bytes=int(_env("BREACHMINER_MAX_BYTES", str(100 * 1024 * 1024))),
             max_pages=int(_env("BREACHMINER_MAX_PAGES", "500")),
             sighting_threshold=float(os.environ["BREACHMINER_SIGHTING_THRESHOLD"])

@@ -32,7 +32,7 @@ def ingest(
     inputs: Annotated[list[str] | None, typer.Argument(
         help="folders, files (.pdf .html .txt) or manifest CSVs [default: reports_corpus/sources.csv]",
         show_default=False)] = None,
-    workers: Annotated[int | None, typer.Option(help="parallel worker processes [default: CPUs]")] = None,
+    workers: Annotated[int | None, typer.Option(help="parallel worker processes [default: 1]")] = None,
     top_n: Annotated[int, typer.Option("--top", help="techniques to show after the run")] = 10,
     retry_failed: RetryFailedOption = False,
     allow_private: AllowPrivateOption = None,
