@@ -155,7 +155,7 @@ def _load(db_path: str, pending: Pending, analysis: DocumentAnalysis,
     return "new", len(analysis.sightings)
 
 
-@flow(name="breachminer-ingest", task_runner=ProcessPoolTaskRunner())
+@flow(name="breachminer-ingest", task_runner=ThreadPoolTaskRunner(max_workers=1))  # see ingest_flow_for
 def ingest_flow(inputs: list[str], db_path: str | None = None, retry_failed: bool = False,
                 allow_private: bool | None = None, offline: bool | None = None, respect_robots: bool | None = None,
                 wait: float = 0.0) -> dict[str, Any]:
