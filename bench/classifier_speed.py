@@ -61,8 +61,12 @@ def main() -> None:
             model.predict_proba(texts[offset:offset + 4096])
         runs.append(time.perf_counter() - started)
     best, median = min(runs), statistics.median(runs)
+    characters = sum(len(text) for text in texts)
     print(f"classifier: {len(texts):,} sentences, {REPEATS} runs: best {best:.2f} s = {len(texts) / best:,.0f} "
           f"sentences/s, median {median:.2f} s = {len(texts) / median:,.0f} sentences/s (one core)")
+    # sentences/s depends on how long sentences are (PDF fragments are short): also per character
+    print(f"  {characters / len(texts):.0f} characters per sentence on average; best {characters / best / 1e6:.2f} M "
+          f"characters/s")
     features = model.pipeline.named_steps["features"]
     for name, transformer in features.transformer_list:
         started = time.perf_counter()
