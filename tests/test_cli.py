@@ -64,7 +64,8 @@ def test_ingest_top_sql_evidence_on_the_sample_corpus(tmp_path, db_file) -> None
                     "--db", str(db_file))
     assert result.exit_code == 0 and "exact" in result.output and "parent" in result.output
     result = invoke("sql", "select null::int as missing, [1, 2] as listed, 0.25 as ratio", "--db", str(db_file))
-    assert result.exit_code == 0 and "1, 2" in result.output and "0.25" in result.output
+    rows = [line.split() for line in result.output.splitlines()[2:]]
+    assert result.exit_code == 0 and rows == [["1", "0.25"], ["2"]]  # NULL blank; a list one item per line
     result = invoke("sql", "select * from no_such_table", "--db", str(db_file))
     assert result.exit_code == 1 and "SQL error" in result.output
     result = invoke("evidence", "T1059", "--db", str(db_file))
@@ -150,7 +151,7 @@ def test_tables_fit_an_80_column_log(monkeypatch) -> None:
     from breachminer.cli.model import _method_table, _top_techniques_table
 
     out = io.StringIO()
-    monkeypatch.setattr(common, "console", Console(file=out, width=80))
+    monkeypatch.setattr(common, "console", Console(file=out, width=80, soft_wrap=True))  # as the CLI's
     common.print_frame(pd.DataFrame({
         "rank": [1, 1, 4], "technique_id": ["T1027", "T1078", "T1016"],
         "technique_name": ["Obfuscated Files or Information", "Valid Accounts",
@@ -167,6 +168,10 @@ def test_tables_fit_an_80_column_log(monkeypatch) -> None:
         [{"technique": "T1027", "support": 46, **{m: {"f1": 0.86} for m in methods}}], methods))
     text = out.getvalue()
     assert "privilege-escalation" in text and "…" not in text
-    assert not any(line.strip().startswith(",") for line in text.splitlines())  # no comma cut off its item
+    lines = text.splitlines()
+    assert not any(line.strip().startswith(",") for line in lines)  # no comma cut off its item
+    assert max(map(len, lines)) <= 80
+    tactics = [line[60:].strip() for line in lines if line[60:].strip()]  # the tactics column: one per line
+    assert {"initial-access", "persistence", "privilege-escalation"} <= set(tactics)
     assert text.count(".702/.856/.771") == 8 and "tram-baseline" in text
     assert all(method in text for method in methods) and text.count("0.86") == len(methods)

@@ -598,7 +598,7 @@ def top_techniques(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "pa
             [level, shortname, n],
         ).df()
     return con.execute(
-        """SELECT rank, technique_id, technique_name, n_reports, share, array_to_string(tactics, ', ') AS tactics
+        """SELECT rank, technique_id, technique_name, n_reports, share, tactics
            FROM technique_frequency WHERE level = ? ORDER BY rank, technique_id LIMIT ?""",
         [level, n],
     ).df()

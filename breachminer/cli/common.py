@@ -56,10 +56,10 @@ def print_frame(frame: Any, title: str | None = None) -> None:
     table = compact_table(title)
     for column in frame.columns:
         numeric = str(frame[column].dtype).startswith(("int", "float", "Int", "Float"))
-        # a list column is as wide as its longest item and its comma, so no item or comma is cut off
+        # a list column (one item per line) is as wide as its longest item
         items = [str(item) for value in frame[column] if _is_list(value) for item in _as_list(value)]
         table.add_column(str(column), justify="right" if numeric else "left", overflow="fold",
-                         min_width=max(map(len, items)) + 1 if items else None)
+                         min_width=max(map(len, items)) if items else None)
     for row in frame.itertuples(index=False):
         table.add_row(*("" if is_missing(v) else _fmt(v) for v in row))
     console.print(table)
@@ -85,8 +85,8 @@ def _as_list(value: Any) -> list:
 def _fmt(value: Any) -> str:
     if _is_list(value):  # numpy arrays from list columns too
         value = _as_list(value)
-    if isinstance(value, list):
-        return ", ".join(map(str, value))
+    if isinstance(value, list):  # one item per line: a narrow column never splits an item or strands a comma
+        return "\n".join(map(str, value))
     if isinstance(value, float):
         return f"{value:.3f}".rstrip("0").rstrip(".") if value < 1 else f"{value:g}"
     return str(value)
