@@ -77,6 +77,26 @@ def test_corrupt_and_truncated_pdfs_raise_a_clear_error() -> None:
         documents.extract(truncated, "truncated.pdf")
 
 
+def test_encrypted_pdfs_are_read_when_they_can_be_and_refused_clearly_when_not() -> None:
+    """A PDF that needs a password to open is a clear failure; one with only an owner password (copy or
+    print restrictions, common in vendor reports) is read."""
+    import io
+
+    from pypdf import PdfWriter
+
+    def encrypted(user_password: str, owner_password: str | None = None) -> bytes:
+        writer = PdfWriter(clone_from=SAMPLE_PDF)
+        writer.encrypt(user_password, owner_password)
+        buffer = io.BytesIO()
+        writer.write(buffer)
+        return buffer.getvalue()
+
+    with pytest.raises(CorruptDocument, match="encrypted PDF"):
+        documents.extract(encrypted("secret"), "locked.pdf")
+    restricted = documents.extract(encrypted("", "owner-only"), "restricted.pdf")
+    assert restricted.n_pages == 6 and "TIDEGLASS" in restricted.text
+
+
 def test_pdf_page_limit_is_noted() -> None:
     doc = documents.extract(SAMPLE_PDF.read_bytes(), SAMPLE_PDF.name, max_pages=2)
     assert doc.n_pages == 6
