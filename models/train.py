@@ -19,6 +19,7 @@ import json
 import platform
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,24 @@ class TrainingReport:
 
 def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def sentences_digest(sentences: Sequence[LabelledSentence]) -> str:
+    """SHA-256 of the training sentences actually used (text, labels, source, group), in order."""
+    digest = hashlib.sha256()
+    for s in sentences:
+        digest.update(json.dumps([s.text, list(s.labels), s.source, s.group]).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def model_version(stamp: str, data: TrainingData, seed: int, keep: int, n_folds: int,
+                  pipeline_args: dict[str, Any]) -> str:
+    """``clf-<date>-<digest>``: the digest covers the procedure, the input files, the settings and the
+    sentences actually trained on, so a change in what is withheld (e.g. the vendor reports' text as
+    another PDF engine extracts it) gives another version, and ``retag`` replaces the old mentions."""
+    trained_on = sentences_digest(data.sentences)
+    return f"clf-{stamp}-{_digest(PROCEDURE, data.file_hashes, seed, keep, n_folds, pipeline_args, trained_on)}"
 
 
 def report_folds(sentences: list[LabelledSentence], n_folds: int, seed: int) -> dict[str, int]:
@@ -328,7 +347,7 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     n_validation = sum(len(rows) for rows in by_report.values())
     model.card = {
-        "model_version": f"clf-{stamp}-{_digest(PROCEDURE, data.file_hashes, seed, keep, n_folds, pipeline_args)}",
+        "model_version": model_version(stamp, data, seed, keep, n_folds, pipeline_args),
         "procedure": PROCEDURE,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "attack_version": catalog.attack_version,
@@ -337,6 +356,7 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
         "training_data": {
             "files_sha256": data.file_hashes,
             "sentences": len(sentences),
+            "sentences_sha256": sentences_digest(sentences),
             "by_source": dict(Counter(s.source for s in sentences)),
             "removed_leaks": data.removed_leaks,
             "removed_by_source": data.removed_by_source,

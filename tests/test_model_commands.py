@@ -15,7 +15,7 @@ from breachminer.catalog import AttackCatalog
 from breachminer.cli import app
 from flows.ingest import run_ingest
 from models.classifier import MODEL_DIR, TechniqueClassifier
-from models.train import train
+from models.train import sentences_digest, train
 from models.training_data import load_training_data
 from warehouse.lock import writer_lock
 
@@ -85,6 +85,7 @@ def test_training_path_on_a_slice_of_the_real_data(tmp_path) -> None:
     assert loaded.labels == model.labels and path.exists()
     card = json.loads((tmp_path / "model-card.json").read_text())
     assert card["seed"] == 20261127 and card["calibration"]["validation_f1"] == round(report.validation_f1, 4)
+    assert card["training_data"]["sentences_sha256"] == sentences_digest(subset)
 
 
 @needs_shared

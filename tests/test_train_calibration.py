@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from breachminer.catalog import AttackCatalog
-from models.train import fold_training_indexes, report_folds, technique_thresholds
-from models.training_data import LabelledSentence
+from models.train import fold_training_indexes, model_version, report_folds, technique_thresholds
+from models.training_data import LabelledSentence, TrainingData
 
 REPORT_TEXT = ["The actor used schtasks to create a daily task that runs the loader from the temp folder.",
                "Nothing else happened in this report at all today."]
@@ -94,3 +94,19 @@ def test_cross_fitted_thresholds_never_see_their_own_report(catalog) -> None:
     changed = dict(report_max, a=np.array([0.05]))  # report a's own score changes: its thresholds do not
     assert _cross_fitted(changed, truth, folds, labels, catalog, 0.15, 0)["a"] == vectors["a"]
     assert (vectors["a"] == vectors["c"]).all() and (vectors["a"] == vectors["e"]).all()
+
+
+def test_the_model_version_changes_with_the_sentences_trained_on() -> None:
+    """Same input files and settings, one sentence fewer (say, withheld because another PDF engine now finds it
+    in a vendor report): another version, so ``retag`` replaces the older model's mentions."""
+    sentences = _sentences()
+    files = {"tram/bootstrap-training-data.json": "ab" * 32}
+
+    def version(rows: list[LabelledSentence]) -> str:
+        return model_version("20261128", TrainingData(rows, file_hashes=files), 7, 4000, 4, {})
+
+    assert version(sentences) == version(list(sentences))
+    assert version(sentences[:-1]) != version(sentences)
+    relabelled = [*sentences[:-1], LabelledSentence(sentences[-1].text, ("T1490",), sentences[-1].source,
+                                                    sentences[-1].group)]
+    assert version(relabelled) != version(sentences)
