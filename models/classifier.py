@@ -70,6 +70,8 @@ class SparseLinearOvR(ClassifierMixin, BaseEstimator):
     the ``keep`` largest-magnitude weights.
     """
 
+    CHUNK = 2048  # rows scored at once: bounds the densified weights to (features used) × techniques
+
     def __init__(self, keep: int = 4000) -> None:
         self.keep = keep
 
@@ -118,8 +120,6 @@ class SparseLinearOvR(ClassifierMixin, BaseEstimator):
             scores[start:start + chunk.shape[0]] = local @ weights_by_feature[used].toarray()
         return scores + self.intercept_
 
-    CHUNK = 2048  # rows scored at once: bounds the densified weights to (features used) × techniques
-
     def _weights_by_feature(self) -> sp.csr_matrix:
         cached = getattr(self, "_by_feature", None)
         if cached is None or cached[0] is not self.coef_:
@@ -148,9 +148,9 @@ def build_pipeline(word_features: int = 60000, char_features: int = 60000, char_
     """
     features = FeatureUnion([
         ("word", TfidfFeatures(ngram_range=(1, 2), min_df=2, max_features=word_features, sublinear_tf=True,
-                                 dtype=np.float32, token_pattern=r"(?u)\b[\w.\-:\\/]+\b")),
+                               dtype=np.float32, token_pattern=r"(?u)\b[\w.\-:\\/]+\b")),
         ("char", TfidfFeatures(analyzer="char_wb", ngram_range=char_ngrams, min_df=3, max_features=char_features,
-                                 sublinear_tf=True, dtype=np.float32)),
+                               sublinear_tf=True, dtype=np.float32)),
     ])
     clf = OneVsRestClassifier(
         SGDClassifier(loss="log_loss", alpha=alpha, max_iter=epochs, tol=None, random_state=seed),
