@@ -39,7 +39,7 @@ from models.classifier import (
 from models.training_data import LabelledSentence, TrainingData, _slug, leak_form, load_training_data, remove_leaks
 
 # bump when the training procedure changes: part of the model version
-PROCEDURE = "sgd-ovr-cv4-pertech-minwords-vendor-paraphrase-v9"
+PROCEDURE = "sgd-ovr-cv4-pertech-minwords-vendor-paraphrase-descriptions-v10"
 MIN_EXAMPLES = 5
 CV_FOLDS = 4  # 5 folds scored the same on validation; 4 keep `breachminer train` within 15 min
 GAIN = 0.6  # weight of a true pair against (1 - GAIN) for a false one, per-technique thresholds
@@ -138,12 +138,30 @@ def _fit_ovr(x: Any, y: np.ndarray, labels: list[str], keep: int, n_jobs: int,
     return SparseLinearOvR.from_ovr(clf, [lab for lab, ok in zip(labels, present, strict=True) if ok], keep), present
 
 
+def judged_labels(labels: list[str], report_labels: dict[str, set[str]], catalog: AttackCatalog) -> np.ndarray:
+    """Which labels the validation reports can judge: those whose parent technique they annotate somewhere.
+
+    TRAM's annotators worked from a list of about 50 techniques. A score for any other technique can be
+    neither right nor wrong on their reports (calibration and evaluation leave it out of the universe),
+    so its threshold must not be learned from their silence: it keeps the global threshold.
+    """
+    annotated = {catalog.parent_of_any(t) for labs in report_labels.values() for t in labs}
+    return np.asarray([catalog.parent_of_any(label) in annotated for label in labels], dtype=bool)
+
+
 def out_of_fold_scores(sentences: list[LabelledSentence], x: Any, y: np.ndarray, labels: list[str], n_folds: int,
                        seed: int, keep: int, n_jobs: int, build_args: dict[str, Any], progress: Any = None,
                        paraphrases: dict[str, frozenset[LabelledSentence]] | None = None,
-                       ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+                       judged: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Sentence scores of every TRAM training report from a model that never saw it (k-fold by report)
-    nor ATT&CK's paraphrases of it (``paraphrases``, see :func:`fold_training_indexes`)."""
+    nor ATT&CK's paraphrases of it (``paraphrases``, see :func:`fold_training_indexes`).
+
+    Only the ``judged`` labels (:func:`judged_labels`; default all) are fitted; the others score 0, so
+    per-technique calibration leaves them at the global threshold. One-vs-rest models are independent,
+    so the judged labels' scores do not depend on which others are fitted.
+    """
+    if judged is not None:
+        y = y * judged[None, :].astype(y.dtype)
     folds = report_folds(sentences, n_folds, seed)
     scores: dict[str, np.ndarray] = {}
     removed: Counter[str] = Counter()
@@ -313,13 +331,14 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
     y = binarize([s.labels for s in sentences], labels).toarray()
     fit_args = {k: v for k, v in build_args.items() if k in ("alpha", "epochs", "seed")}
 
-    report_scores, fold_leaks = out_of_fold_scores(sentences, x, y, labels, n_folds, seed, keep, n_jobs, fit_args,
-                                                   say, data.report_paraphrases)
     by_report: dict[str, list[LabelledSentence]] = {}
     for s in sentences:
         if s.source == "tram-report":
             by_report.setdefault(s.group, []).append(s)
     report_labels = {name: {t for s in rows for t in s.labels} for name, rows in by_report.items()}
+    judged = judged_labels(labels, report_labels, catalog)
+    report_scores, fold_leaks = out_of_fold_scores(sentences, x, y, labels, n_folds, seed, keep, n_jobs, fit_args,
+                                                   say, data.report_paraphrases, judged)
     say("calibrating thresholds on the out-of-fold report scores")
     folds = report_folds(sentences, n_folds, seed)
     alone = calibrate_classifier(report_scores, report_labels, labels, catalog, folds)
@@ -369,6 +388,7 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
             "fold_removed_leaks": fold_leaks,
             "paraphrased_training_reports": len(data.report_paraphrases),
             "min_examples_per_label": MIN_EXAMPLES,
+            "labels_judged_by_validation": int(judged.sum()),
         },
         "pipeline": {
             "features": "word 1-2-gram TF-IDF + char_wb n-gram TF-IDF (bounded vocabularies)",
@@ -381,7 +401,8 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
                       "scores, fold reports' copies removed from the fold's training data); classifier alone = "
                       "one sentence at its technique's threshold; global threshold and per-technique thresholds "
                       "(shrunk toward it; the shrinkage chosen with thresholds cross-fitted over the folds) maximising "
-                      "report-level parent micro-F1 on the out-of-fold reports",
+                      "report-level parent micro-F1 on the out-of-fold reports; techniques whose parent those reports "
+                      "never annotate cannot be judged there and keep the global threshold",
             "validation_f1": alone["validation_f1"],
             "shrinkage": alone["shrinkage"],
             "grid": alone["grid"],
@@ -397,8 +418,9 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
             "python": platform.python_version(),
         },
         "train_seconds": round(seconds, 1),
-        "license": "Trained on MITRE ATT&CK procedure examples (© 2025 The MITRE Corporation, reproduced with "
-                   "permission) and TRAM data (Apache-2.0, Center for Threat-Informed Defense).",
+        "license": "Trained on MITRE ATT&CK procedure examples and technique descriptions (© 2025 The MITRE "
+                   "Corporation, reproduced with permission) and TRAM data (Apache-2.0, Center for "
+                   "Threat-Informed Defense).",
     }
     report = TrainingReport(len(sentences), n_validation, len(fitted_labels), seconds, float(alone["threshold"]),
                             float(alone["validation_f1"]))

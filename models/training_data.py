@@ -11,9 +11,12 @@ examples that cite its reports and their copies in TRAM's bootstrap file.
 Sources (``data_dir`` relative paths) and where to download the same public files:
 
 - ``attack/enterprise-attack*.json[.gz]`` — ATT&CK Enterprise STIX bundle; its ``uses`` relationships
-  to techniques with a description are *procedure examples*. Download ``enterprise-attack/enterprise-attack.json``
-  from https://github.com/mitre/cti or ``enterprise-attack/enterprise-attack-<version>.json`` from
-  https://github.com/mitre-attack/attack-stix-data (the newest file by version number is used).
+  to techniques with a description are *procedure examples*, and the description of every active
+  technique gives one labelled sentence per sentence (*descriptions*: the only examples ATT&CK has of
+  the ~300 techniques with fewer than five procedure examples, many of them cloud and identity ones).
+  Download ``enterprise-attack/enterprise-attack.json`` from https://github.com/mitre/cti or
+  ``enterprise-attack/enterprise-attack-<version>.json`` from https://github.com/mitre-attack/attack-stix-data
+  (the newest file by version number is used).
 - ``tram/bootstrap-training-data.json`` — TRAM's default training file, ``data/training/bootstrap-training-data.json``
   in https://github.com/center-for-threat-informed-defense/tram.
 - ``tram/tram2-single_label.json`` — ``data/tram2-data/single_label.json`` in the same repository.
@@ -52,7 +55,8 @@ from extractors.sentences import split_sentences
 from models.vendor_set import VendorReference, cites, read_vendor_references, read_vendor_texts, technique_ids
 
 HELDOUT_LIST = Path(__file__).with_name("heldout_reports.txt")
-SOURCES = ("attack-procedure", "tram-bootstrap", "tram2", "tram-report", "tram-negative")
+SOURCES = ("attack-procedure", "attack-description", "tram-bootstrap", "tram2", "tram-report", "tram-negative")
+MIN_DESCRIPTION_WORDS = 4  # shorter description fragments ("For example:") carry no technique
 MIN_LEAK_WORDS = 6  # sentences shorter than this (normalised words) are never treated as leaks
 SHINGLE = 8  # words per shingle in the leak index
 NEAR_COPY_JACCARD = 0.6  # bootstrap copies of withheld procedure examples (names cut out) score .7-.97
@@ -379,6 +383,32 @@ def _procedure_examples(objects: list[dict[str, Any]],
             yield rel, LabelledSentence(text, labels, "attack-procedure", f"attack:{rel['source_ref']}")
 
 
+def _attack_descriptions(objects: list[dict[str, Any]], catalog: AttackCatalog) -> list[LabelledSentence]:
+    """Each sentence of each active technique's description, labelled with that technique.
+
+    Descriptions define a technique ("Adversaries may abuse …") rather than report it, but they name
+    its tools, commands and artefacts in the words reports use; for the techniques with few procedure
+    examples they are the only training text there is.
+    """
+    current = {
+        technique_id: obj for obj in objects
+        if obj.get("type") == "attack-pattern" and not obj.get("revoked") and not obj.get("x_mitre_deprecated")
+        and obj.get("description") and (technique_id := _mitre_id(obj)) in catalog.active
+    }
+    out = []
+    for technique_id, obj in sorted(current.items()):
+        for sentence in split_sentences(clean_procedure_text(obj["description"])):
+            if len(sentence.text.split()) >= MIN_DESCRIPTION_WORDS:
+                out.append(LabelledSentence(sentence.text, (technique_id,), "attack-description",
+                                            f"description:{technique_id}"))
+    return out
+
+
+def _mitre_id(obj: dict[str, Any]) -> str | None:
+    return next((ref.get("external_id") for ref in obj.get("external_references", []) or []
+                 if ref.get("source_name") == "mitre-attack"), None)
+
+
 def _attack_procedures(objects: list[dict[str, Any]], resolve: _Resolver,
                        *withheld_references: set[str]) -> tuple[list[LabelledSentence], list[list[LabelledSentence]]]:
     """Procedure examples as sentences; those citing a reference of ``withheld_references[k]`` come back
@@ -587,6 +617,7 @@ def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str
     training_urls: dict[str, str] = {}
     sentences = _dedupe([
         *procedures,
+        *_attack_descriptions(objects, catalog),
         *_bootstrap(reader, resolve),
         *_tram2(reader, resolve),
         *_tram_reports(reader, resolve, set(heldout_names), training_urls),

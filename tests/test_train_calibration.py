@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from breachminer.catalog import AttackCatalog
-from models.train import fold_training_indexes, model_version, report_folds, technique_thresholds
+from models.train import (
+    fold_training_indexes,
+    judged_labels,
+    model_version,
+    out_of_fold_scores,
+    report_folds,
+    technique_thresholds,
+)
 from models.training_data import LabelledSentence, TrainingData
 
 REPORT_TEXT = ["The actor used schtasks to create a daily task that runs the loader from the temp folder.",
@@ -110,3 +117,28 @@ def test_the_model_version_changes_with_the_sentences_trained_on() -> None:
     relabelled = [*sentences[:-1], LabelledSentence(sentences[-1].text, ("T1490",), sentences[-1].source,
                                                     sentences[-1].group)]
     assert version(relabelled) != version(sentences)
+
+
+def test_only_techniques_the_validation_reports_annotate_are_calibrated(catalog) -> None:
+    """TRAM's annotators used about 50 techniques: silence about any other is no evidence against it."""
+    from scipy.sparse import csr_matrix
+
+    sentences = _sentences()
+    labels = ["T1053", "T1053.005", "T1486", "T1621"]
+    report_labels = {"Report_0.mjson": {"T1053.005"}, "Report_1.mjson": set()}
+    judged = judged_labels(labels, report_labels, catalog)
+    assert judged.tolist() == [True, True, False, False]  # T1053 and its sub-techniques only
+
+    rng = np.random.default_rng(3)
+    x = csr_matrix(rng.random((len(sentences), 12)) * (rng.random((len(sentences), 12)) > 0.5))
+    y = rng.integers(0, 2, size=(len(sentences), len(labels)))
+    fit = {"alpha": 1e-4, "epochs": 5, "seed": 1}
+    every, _ = out_of_fold_scores(sentences, x, y, labels, 3, 7, 100, 1, fit)
+    only, _ = out_of_fold_scores(sentences, x, y, labels, 3, 7, 100, 1, fit, judged=judged)
+    for name, scores in only.items():
+        assert np.array_equal(scores[:, judged], every[name][:, judged])  # one-vs-rest: unchanged
+        assert not scores[:, ~judged].any()  # never fitted: calibration leaves them at the global threshold
+    report_max = {n: s.max(axis=0) for n, s in only.items()}
+    truth = {n: {"T1053"} if n == "Report_0.mjson" else set() for n in only}
+    vector = technique_thresholds(report_max, truth, labels, catalog, 0.15, 2)
+    assert (vector[~judged] == 0.15).all()

@@ -165,12 +165,14 @@ def test_counts_per_source(training) -> None:
         "tram2": (3_000, 4_300),
         "tram-report": (18_000, 30_000),
         "tram-negative": (10_500, 11_600),
+        "attack-description": (5_000, 5_700),
     }
     for source, (low, high) in expected.items():
         assert low <= counts[source]["sentences"] <= high, (source, counts[source])
     assert counts["attack-procedure"]["techniques"] >= 590
     assert counts["attack-procedure"]["negatives"] == counts["tram-bootstrap"]["negatives"] == 0
     assert counts["tram-negative"]["positives"] == 0
+    assert counts["attack-description"]["techniques"] >= 680 and counts["attack-description"]["negatives"] == 0
     assert 2_000 <= counts["tram-report"]["positives"] <= 4_500
     assert counts["tram-report"]["negatives"] > counts["tram-report"]["positives"]
     assert 40 <= counts["tram2"]["techniques"] <= 50
@@ -287,3 +289,27 @@ def test_unannotated_attack_table_rows_are_not_negatives(training) -> None:
     cites = re.compile(r"\bT\s?1\d{3}\b")
     negatives = [s for s in training.sentences if s.source == "tram-report" and not s.labels]
     assert negatives and not any(cites.search(s.text) for s in negatives)
+
+
+def test_descriptions_give_every_current_technique_its_own_sentences(catalog) -> None:
+    from models.training_data import _attack_descriptions
+
+    def pattern(technique_id: str, description: str, **flags: bool) -> dict:
+        return {"type": "attack-pattern", "description": description, **flags,
+                "external_references": [{"source_name": "mitre-attack", "external_id": technique_id}]}
+
+    objects = [
+        pattern("T1621", "Adversaries may attempt to bypass multi-factor authentication (MFA) by generating MFA "
+                         "requests sent to users.(Citation: Mandiant APT42) Adversaries may use "
+                         "[Brute Force](https://attack.mitre.org/techniques/T1110) to flood a user with push "
+                         "notifications. See below."),
+        pattern("T1574.002", "Revoked in favour of another technique, so it trains nothing here.", revoked=True),
+        pattern("T1064", "Deprecated scripting technique that must not become a label.", x_mitre_deprecated=True),
+        {"type": "malware", "description": "Not a technique at all, whatever it says."},
+    ]
+    rows = _attack_descriptions(objects, catalog)
+    assert [r.text for r in rows] == [
+        "Adversaries may attempt to bypass multi-factor authentication (MFA) by generating MFA requests sent to users.",
+        "Adversaries may use Brute Force to flood a user with push notifications.",
+    ]  # citations and links stripped, "See below." too short to keep
+    assert {(r.labels, r.source, r.group) for r in rows} == {(("T1621",), "attack-description", "description:T1621")}
