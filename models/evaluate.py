@@ -16,6 +16,9 @@ with a 95% paired bootstrap interval over reports (:func:`margins`).
 
 The same methods are then scored on the vendor set (``models.vendor_set``): real vendor reports from
 ``<data>/reports`` whose truth is MITRE's own ATT&CK mapping of them, over every active technique.
+
+:func:`evaluate_labelled` scores the same methods on a user's own annotated reports (``--labels``,
+``models.labelled_set``); it needs no training data unless the baseline is wanted.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD
 from extractors.sentences import split_sentences
 from extractors.sightings import decide_sightings
 from models.classifier import TechniqueClassifier, binarize
+from models.labelled_set import load_labelled_set
 from models.tagger import default_taggers, resolve_sighting_threshold
 from models.training_data import (
     HeldoutReport,
@@ -78,8 +82,8 @@ def scores(predicted: dict[str, set[str]], truth: dict[str, set[str]], universe:
     fp = sum(c["fp"] for c in per.values())
     fn = sum(c["fn"] for c in per.values())
     per_technique = {t: _prf(c["tp"], c["fp"], c["fn"]) | {"support": c["tp"] + c["fn"]} for t, c in per.items()}
-    macro = {k: float(np.mean([v[k] for v in per_technique.values()])) if per_technique else 0.0
-             for k in ("precision", "recall", "f1")}
+    macro = {k: round(float(np.mean([v[k] for v in per_technique.values()])), 4) if per_technique else 0.0
+             for k in ("precision", "recall", "f1")}  # rounded as micro is: the sum order follows set order
     return {"micro": _prf(tp, fp, fn), "macro": macro, "per_technique": per_technique}
 
 
@@ -205,8 +209,6 @@ def evaluate(data_dir: Path, catalog: AttackCatalog, model: TechniqueClassifier,
     say(f"tagging {len(reports)} held-out reports")
     predicted = _predict({r.name: r.text for r in reports}, model, taggers, hybrid_threshold, baseline)
     table = _table(predicted, truth, universe, catalog)
-    frequent = Counter(catalog.parent_of_any(t) for labels in truth.values() for t in {*labels} & universe)
-    top20 = [t for t, _ in sorted(frequent.items(), key=lambda kv: (-kv[1], kv[0]))[:20]]
     results: dict[str, Any] = {
         "heldout_reports": len(reports),
         "label_universe": len(universe),
@@ -215,17 +217,72 @@ def evaluate(data_dir: Path, catalog: AttackCatalog, model: TechniqueClassifier,
         "hybrid": {"classifier_threshold": model.hybrid_threshold, "sighting_threshold": hybrid_threshold},
         "methods": _summary(table),
         "hybrid_margin_parent_micro": margins(predicted, truth, universe, catalog.parent_of_any),
-        "top20_parent": [
-            {"technique": t, "support": frequent[t],
-             **{m: table[m]["parent"]["per_technique"].get(t, {"precision": 0.0, "recall": 0.0, "f1": 0.0})
-                for m in table}}
-            for t in top20
-        ],
+        "top20_parent": _top20(table, truth, universe, catalog),
     }
     if with_vendor:
         results["vendor"] = evaluate_vendor(data_dir, catalog, model, taggers, hybrid_threshold, baseline, say)
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results
+
+
+def _top20(table: dict[str, dict[str, dict[str, Any]]], truth: dict[str, set[str]], universe: set[str],
+           catalog: AttackCatalog) -> list[dict[str, Any]]:
+    """Per-technique parent-level scores of every method for the 20 techniques most often in the truth."""
+    frequent = Counter(catalog.parent_of_any(t) for labels in truth.values() for t in {*labels} & universe)
+    top20 = [t for t, _ in sorted(frequent.items(), key=lambda kv: (-kv[1], kv[0]))[:20]]
+    return [
+        {"technique": t, "support": frequent[t],
+         **{m: table[m]["parent"]["per_technique"].get(t, {"precision": 0.0, "recall": 0.0, "f1": 0.0})
+            for m in table}}
+        for t in top20
+    ]
+
+
+def evaluate_labelled(labels_file: Path, catalog: AttackCatalog, model: TechniqueClassifier,
+                      universe: str = "all", data_dir: Path | None = None,
+                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Every method, the hybrid (and the TRAM-style baseline when ``data_dir`` holds training data) on a
+    user's own annotated reports (``models.labelled_set``).
+
+    ``universe``: ``"all"`` judges predictions of every active technique (annotators who mark whatever
+    they see); ``"labelled"`` only those of techniques that occur somewhere in the file (annotators who
+    work from a fixed list, as TRAM's did), so a prediction they could never have marked is not counted.
+    """
+    started = time.perf_counter()
+    say = progress or (lambda _message: None)
+    if universe not in ("all", "labelled"):
+        raise ValueError(f"universe must be 'all' or 'labelled', not {universe!r}")
+    labelled = load_labelled_set(labels_file, catalog)
+    truth = {r.name: set(r.labels) for r in labelled.reports}
+    scored_universe = set(catalog.active) if universe == "all" else set().union(*truth.values())
+    baseline = None
+    if data_dir is not None and labelled.reports:
+        say("training the TRAM-style baseline on the training data")
+        baseline = train_tram_baseline(load_training_data(data_dir, catalog), model.labels)
+    say(f"tagging {len(labelled.reports)} labelled reports" +
+        (f" ({len(labelled.skipped)} skipped)" if labelled.skipped else ""))
+    predicted = _predict({r.name: r.text for r in labelled.reports}, model, default_taggers(catalog, model),
+                         resolve_sighting_threshold(None, model), baseline)
+    table = _table(predicted, truth, scored_universe, catalog)
+    return {
+        "labels_file": str(labels_file),
+        "reports": len(labelled.reports),
+        "truth_pairs": sum(len(t) for t in truth.values()),
+        "universe": universe,
+        "label_universe": len(scored_universe),
+        "model_version": model.version,
+        "skipped": labelled.skipped,
+        "ignored_labels": [vars(i) for i in labelled.ignored],
+        "methods": _summary(table),
+        "hybrid_margin_parent_micro": (margins(predicted, truth, scored_universe, catalog.parent_of_any)
+                                       if truth else None),
+        "top20_parent": _top20(table, truth, scored_universe, catalog),
+        "per_report": [
+            {"report": r.name, "truth": sorted(r.labels), **{m: sorted(predicted[m][r.name]) for m in predicted}}
+            for r in labelled.reports
+        ],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def evaluate_vendor(data_dir: Path, catalog: AttackCatalog, model: TechniqueClassifier, taggers: list,

@@ -16,14 +16,20 @@ DataOption = Annotated[Path | None, typer.Option(
     show_default=False)]
 
 
-def _data_dir(option: Path | None) -> Path:
+def _find_data_dir(option: Path | None) -> Path | None:
     candidates = [option] if option else [Path.cwd().parent / "shared" / "data",
                                          Path(__file__).resolve().parents[3] / "shared" / "data"]
     for candidate in candidates:
         if candidate and (candidate / "tram").is_dir() and (candidate / "attack").is_dir():
             return candidate
-    fail("no training data: pass --data DIR (a folder with attack/ and tram/; see README 'Training data')")
-    raise AssertionError  # unreachable
+    return None
+
+
+def _data_dir(option: Path | None) -> Path:
+    found = _find_data_dir(option)
+    if found is None:
+        fail("no training data: pass --data DIR (a folder with attack/ and tram/; see README 'Training data')")
+    return found
 
 
 def train(
@@ -59,10 +65,17 @@ def evaluate(
     baseline: Annotated[bool, typer.Option(help="train and score the TRAM-style baseline")] = True,
     vendor: Annotated[bool, typer.Option(help="also score the vendor set (labelled by MITRE's mapping)")] = True,
     update_card: Annotated[bool, typer.Option(help="store the results in the model card")] = False,
+    labels: Annotated[Path | None, typer.Option(
+        help="score your own annotated reports instead: a CSV with 'document' and 'techniques' columns "
+             "(README 'Evaluate on your own reports')", show_default=False)] = None,
+    universe: Annotated[str, typer.Option(
+        help="with --labels: judge predictions of every active technique ('all') or only of techniques "
+             "that occur in the labels ('labelled')")] = "all",
 ) -> None:
     """Score every method, the hybrid and a TRAM-style baseline on the held-out reports and the vendor set.
 
     Example: breachminer evaluate --json eval.json
+    Your own reports: breachminer evaluate --labels my-labels.csv --no-baseline
     """
     from breachminer.catalog import AttackCatalog
     from models.classifier import CARD_FILE, MODEL_DIR, ModelCompatibilityError, TechniqueClassifier
@@ -73,6 +86,11 @@ def evaluate(
         model = TechniqueClassifier.load(model_dir or MODEL_DIR)
     except (FileNotFoundError, ModelCompatibilityError) as exc:
         fail(str(exc))
+    if labels is not None:
+        if update_card:
+            fail("--update-card stores the held-out evaluation; it cannot be combined with --labels")
+        _evaluate_labelled(labels, universe, catalog, model, data, baseline, json_out)
+        return
     results = run_evaluation(_data_dir(data), catalog, model, with_baseline=baseline, with_vendor=vendor,
                              progress=lambda message: err_console.print(message))
     console.print(_method_table(
@@ -106,6 +124,45 @@ def evaluate(
         console.print(f"stored the results in {card_path}")
 
 
+def _evaluate_labelled(labels: Path, universe: str, catalog: Any, model: Any, data: Path | None, baseline: bool,
+                       json_out: Path | None) -> None:
+    """``evaluate --labels``: the same tables on the user's own annotated reports."""
+    from models.evaluate import evaluate_labelled
+    from models.labelled_set import LabelsFileError
+
+    if universe not in ("all", "labelled"):
+        fail(f"--universe must be 'all' or 'labelled', not {universe!r}")
+    data_dir = _find_data_dir(data) if baseline else None
+    if baseline and data_dir is None:
+        if data is not None:
+            fail(f"no training data under {data} (a folder with attack/ and tram/), needed for the baseline")
+        err_console.print("TRAM-style baseline not scored: no training data found (pass --data DIR, "
+                          "or --no-baseline to silence this)")
+    try:
+        results = evaluate_labelled(labels, catalog, model, universe=universe, data_dir=data_dir,
+                                    progress=lambda message: err_console.print(message))
+    except LabelsFileError as exc:
+        fail(str(exc))
+    for ignored in results["ignored_labels"]:
+        err_console.print(f"{labels}:{ignored['row']}: ignored {ignored['label']!r} "
+                          f"({ignored['document'] or 'no document'}): {ignored['reason']}")
+    for name, why in results["skipped"].items():
+        err_console.print(f"skipped {name}: {why}")
+    if not results["reports"]:
+        fail(f"no document of {labels} could be scored")
+    scope = ("every active technique" if universe == "all"
+             else f"the {results['label_universe']} techniques that occur in the labels")
+    console.print(_method_table(
+        f"Your labelled reports: {results['reports']} documents, {results['truth_pairs']} report-technique "
+        f"pairs, predictions judged over {scope} (model {results['model_version']})", results["methods"]))
+    console.print(_margin_table(results["hybrid_margin_parent_micro"]))
+    console.print(_top_techniques_table(results["top20_parent"], list(results["methods"]),
+                                        "The 20 most frequent techniques in your labels (parent level, F1)"))
+    if json_out:
+        json_out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        console.print(f"wrote {json_out}")
+
+
 def _method_table(title: str, methods: dict[str, Any]) -> Any:
     """One row per method, one "P / R / F1" cell per level and average: fits an 80-column log."""
     def cell(values: dict[str, float]) -> str:
@@ -135,9 +192,11 @@ def _margin_table(margins: dict[str, Any]) -> Any:
     return table
 
 
-def _top_techniques_table(rows: list[dict[str, Any]], methods: list[str]) -> Any:
+def _top_techniques_table(rows: list[dict[str, Any]], methods: list[str],
+                          title: str = "The 20 most frequent techniques in the held-out reports (parent level, F1)",
+                          ) -> Any:
     """Per-technique F1 of each method for the most frequent techniques: fits an 80-column log."""
-    table = compact_table("The 20 most frequent techniques in the held-out reports (parent level, F1)")
+    table = compact_table(title)
     table.add_column("technique", no_wrap=True)
     table.add_column("support", justify="right", no_wrap=True)
     for method in methods:
