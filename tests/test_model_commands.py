@@ -29,7 +29,11 @@ def test_shipped_model_is_small_versioned_and_loads() -> None:
     card = json.loads(SHIPPED.read_text())
     model = TechniqueClassifier.load()
     assert (MODEL_DIR / card["artifact"]).stat().st_size <= 25 * 1024 * 1024
-    assert card["attack_version"] == "18.1" and len(card["labels"]) >= 300
+    assert card["attack_version"] == "18.1" and len(card["labels"]) >= 650  # descriptions: nearly every technique
+    assert {"T1621", "T1564.008", "T1550.004", "T1098.005"} <= set(card["labels"])  # cloud and identity ones too
+    judged = card["training_data"]["labels_judged_by_validation"]  # only these may have their own thresholds
+    assert 0 < judged < len(card["labels"])
+    assert len(card["thresholds"]) <= judged and len(card["hybrid_thresholds"]) <= judged
     assert {"scikit-learn", "numpy", "scipy"} <= set(card["libraries"])
     assert card["training_data"]["removed_leaks"] > 0 and card["training_data"]["files_sha256"]
     scores = model.predict_proba(["The attackers deleted volume shadow copies with vssadmin to prevent recovery."])
