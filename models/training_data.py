@@ -56,7 +56,7 @@ from models.vendor_set import VendorReference, cites, read_vendor_references, re
 
 HELDOUT_LIST = Path(__file__).with_name("heldout_reports.txt")
 SOURCES = ("attack-procedure", "attack-description", "tram-bootstrap", "tram2", "tram-report", "tram-negative")
-MIN_DESCRIPTION_WORDS = 4  # shorter description fragments ("For example:") carry no technique
+MIN_DESCRIPTION_WORDS = 4  # shorter fragments of a description ("See below.") carry no technique
 MIN_LEAK_WORDS = 6  # sentences shorter than this (normalised words) are never treated as leaks
 SHINGLE = 8  # words per shingle in the leak index
 NEAR_COPY_JACCARD = 0.6  # bootstrap copies of withheld procedure examples (names cut out) score .7-.97
@@ -390,10 +390,11 @@ def _attack_descriptions(objects: list[dict[str, Any]], catalog: AttackCatalog) 
     its tools, commands and artefacts in the words reports use; for the techniques with few procedure
     examples they are the only training text there is.
     """
+    attack_ids = technique_ids(objects)
     current = {
         technique_id: obj for obj in objects
         if obj.get("type") == "attack-pattern" and not obj.get("revoked") and not obj.get("x_mitre_deprecated")
-        and obj.get("description") and (technique_id := _mitre_id(obj)) in catalog.active
+        and obj.get("description") and (technique_id := attack_ids.get(obj.get("id", ""))) in catalog.active
     }
     out = []
     for technique_id, obj in sorted(current.items()):
@@ -402,11 +403,6 @@ def _attack_descriptions(objects: list[dict[str, Any]], catalog: AttackCatalog) 
                 out.append(LabelledSentence(sentence.text, (technique_id,), "attack-description",
                                             f"description:{technique_id}"))
     return out
-
-
-def _mitre_id(obj: dict[str, Any]) -> str | None:
-    return next((ref.get("external_id") for ref in obj.get("external_references", []) or []
-                 if ref.get("source_name") == "mitre-attack"), None)
 
 
 def _attack_procedures(objects: list[dict[str, Any]], resolve: _Resolver,

@@ -295,7 +295,7 @@ def test_descriptions_give_every_current_technique_its_own_sentences(catalog) ->
     from models.training_data import _attack_descriptions
 
     def pattern(technique_id: str, description: str, **flags: bool) -> dict:
-        return {"type": "attack-pattern", "description": description, **flags,
+        return {"type": "attack-pattern", "id": f"attack-pattern--{technique_id}", "description": description, **flags,
                 "external_references": [{"source_name": "mitre-attack", "external_id": technique_id}]}
 
     objects = [
