@@ -90,6 +90,13 @@ def test_documents_resolve_from_the_csv_folder_and_failures_are_skipped_with_a_r
     assert "pdf" in labelled.skipped["docs/broken.pdf"].lower()
 
 
+@pytest.mark.parametrize("name", ["labels.csv", "labels-second-annotator.csv"])
+def test_the_committed_sample_annotations_are_complete_and_current(catalog, name) -> None:
+    truth, ignored = read_labels(SAMPLES / name, catalog)
+    assert ignored == [] and set(truth) == {p.name for p in SAMPLES.iterdir() if p.suffix in (".pdf", ".html", ".txt")}
+    assert all(len(labels) >= 20 for labels in truth.values())
+
+
 @needs_model
 def test_evaluate_labels_on_the_annotated_samples(tmp_path) -> None:
     """The committed annotation of the four sample reports, scored as a user would run it."""
