@@ -50,6 +50,7 @@ from models.training_data import (
 from models.vendor_set import load_vendor_reports
 
 METHODS = ("id", "name", "lexicon", "classifier", "hybrid", "tram-baseline")
+UNIVERSES = ("all", "labelled")  # evaluate_labelled: which predictions are judged
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 20261128
 
@@ -250,8 +251,8 @@ def evaluate_labelled(labels_file: Path, catalog: AttackCatalog, model: Techniqu
     """
     started = time.perf_counter()
     say = progress or (lambda _message: None)
-    if universe not in ("all", "labelled"):
-        raise ValueError(f"universe must be 'all' or 'labelled', not {universe!r}")
+    if universe not in UNIVERSES:
+        raise ValueError(f"universe must be one of {', '.join(UNIVERSES)}, not {universe!r}")
     labelled = load_labelled_set(labels_file, catalog)
     truth = {r.name: set(r.labels) for r in labelled.reports}
     scored_universe = set(catalog.active) if universe == "all" else set().union(*truth.values())

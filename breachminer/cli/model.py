@@ -127,11 +127,11 @@ def evaluate(
 def _evaluate_labelled(labels: Path, universe: str, catalog: Any, model: Any, data: Path | None, baseline: bool,
                        json_out: Path | None) -> None:
     """``evaluate --labels``: the same tables on the user's own annotated reports."""
-    from models.evaluate import evaluate_labelled
+    from models.evaluate import UNIVERSES, evaluate_labelled
     from models.labelled_set import LabelsFileError
 
-    if universe not in ("all", "labelled"):
-        fail(f"--universe must be 'all' or 'labelled', not {universe!r}")
+    if universe not in UNIVERSES:
+        fail(f"--universe must be one of {', '.join(UNIVERSES)}, not {universe!r}")
     data_dir = _find_data_dir(data) if baseline else None
     if baseline and data_dir is None:
         if data is not None:
