@@ -15,7 +15,11 @@ How much to trust a difference: the hybrid's margin over every other method (par
 with a 95% paired bootstrap interval over reports (:func:`margins`).
 
 The same methods are then scored on the vendor set (``models.vendor_set``): real vendor reports from
-``<data>/reports`` whose truth is MITRE's own ATT&CK mapping of them, over every active technique.
+``<data>/reports`` whose truth is MITRE's own ATT&CK mapping of them, over every active technique; and
+on the annotated shared reports (:func:`evaluate_annotated`): the 27 reports of ``<data>/reports`` with
+text, each annotated in full, at report level, by two annotators working blind to each other and to
+breachminer's output (``models/annotated_reports.csv``, ``models/annotated_reports_second.csv``).
+Neither set is used to choose anything.
 
 :func:`evaluate_labelled` scores the same methods on a user's own annotated reports (``--labels``,
 ``models.labelled_set``); it needs no training data unless the baseline is wanted.
@@ -37,7 +41,7 @@ from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD
 from extractors.sentences import split_sentences
 from extractors.sightings import decide_sightings
 from models.classifier import TechniqueClassifier, binarize
-from models.labelled_set import load_labelled_set
+from models.labelled_set import load_labelled_set, read_labels
 from models.tagger import default_taggers, resolve_sighting_threshold
 from models.training_data import (
     HeldoutReport,
@@ -53,6 +57,8 @@ METHODS = ("id", "name", "lexicon", "classifier", "hybrid", "tram-baseline")
 UNIVERSES = ("all", "labelled")  # evaluate_labelled: which predictions are judged
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 20261128
+ANNOTATED_REPORTS = Path(__file__).with_name("annotated_reports.csv")  # annotator 1: the truth
+ANNOTATED_REPORTS_SECOND = Path(__file__).with_name("annotated_reports_second.csv")  # annotator 2, blind to 1
 
 
 def label_universe(data_dir: Path, catalog: AttackCatalog) -> set[str]:
@@ -193,8 +199,9 @@ def _summary(table: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
 
 def evaluate(data_dir: Path, catalog: AttackCatalog, model: TechniqueClassifier,
              data: TrainingData | None = None, with_baseline: bool = True, with_vendor: bool = True,
-             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """The full evaluation table on the held-out TRAM reports, and the same methods on the vendor set."""
+             with_annotated: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The full evaluation table on the held-out TRAM reports, and the same methods on the vendor set and
+    on the annotated shared reports."""
     started = time.perf_counter()
     say = progress or (lambda _message: None)
     reports: list[HeldoutReport] = load_heldout_reports(data_dir, catalog)
@@ -222,6 +229,9 @@ def evaluate(data_dir: Path, catalog: AttackCatalog, model: TechniqueClassifier,
     }
     if with_vendor:
         results["vendor"] = evaluate_vendor(data_dir, catalog, model, taggers, hybrid_threshold, baseline, say)
+    if with_annotated:
+        results["annotated"] = evaluate_annotated(Path(data_dir) / "reports", catalog, model, taggers,
+                                                  hybrid_threshold, baseline, say)
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results
 
@@ -312,6 +322,55 @@ def evaluate_vendor(data_dir: Path, catalog: AttackCatalog, model: TechniqueClas
             for r in reports
         ],
     }
+
+
+def evaluate_annotated(reports_dir: Path, catalog: AttackCatalog, model: TechniqueClassifier, taggers: list,
+                       hybrid_threshold: float, baseline: tuple[Any, list[str]] | None,
+                       say: Callable[[str], None], labels_file: Path = ANNOTATED_REPORTS,
+                       second_file: Path = ANNOTATED_REPORTS_SECOND) -> dict[str, Any]:
+    """Every method on the annotated shared reports, over every active technique.
+
+    Truth is the first annotation; the second (blind to the first) scores the same predictions again and
+    measures how far two annotators agree (micro-F1 of one against the other), the ceiling a tagger is
+    judged against. Both annotations mark what each report says the adversary or its malware did,
+    including what the report names only by technique ID; ``certain = no`` rows are judgement calls
+    and count like the others.
+    """
+    labelled = load_labelled_set(labels_file, catalog, documents_dir=reports_dir)
+    say(f"tagging {len(labelled.reports)} annotated shared reports" +
+        (f" ({len(labelled.skipped)} skipped)" if labelled.skipped else ""))
+    truth = {r.name: set(r.labels) for r in labelled.reports}
+    predicted = _predict({r.name: r.text for r in labelled.reports}, model, taggers, hybrid_threshold, baseline)
+    active = set(catalog.active)
+    results: dict[str, Any] = {
+        "reports": len(labelled.reports),
+        "truth_pairs": sum(len(t) for t in truth.values()),
+        "skipped": labelled.skipped,
+        "ignored_labels": [vars(i) for i in labelled.ignored],
+        "methods": _summary(_table(predicted, truth, active, catalog)),
+        "hybrid_margin_parent_micro": margins(predicted, truth, active, catalog.parent_of_any) if truth else None,
+    }
+    second_labels, _ignored = read_labels(second_file, catalog)
+    second = {name: second_labels.get(name, set()) for name in truth}
+    results["second_annotator"] = {
+        "truth_pairs": sum(len(t) for t in second.values()),
+        "agreement_f1": {"parent": _agreement(truth, second, catalog.parent_of_any),
+                         "exact": _agreement(truth, second, lambda t: t)},
+        "methods": _summary(_table(predicted, second, active, catalog)),
+    }
+    results["per_report"] = [
+        {"report": name, "truth": sorted(truth[name]), "second_annotator": sorted(second[name]),
+         **{m: sorted(predicted[m][name]) for m in predicted}}
+        for name in truth
+    ]
+    return results
+
+
+def _agreement(first: dict[str, set[str]], second: dict[str, set[str]], level: Callable[[str], str]) -> float:
+    """Micro-F1 of one annotation against the other (symmetric): 2·|both| / (|first| + |second|)."""
+    both = sum(len({level(t) for t in first[r]} & {level(t) for t in second[r]}) for r in first)
+    total = sum(len({level(t) for t in first[r]}) + len({level(t) for t in second[r]}) for r in first)
+    return round(2 * both / total, 4) if total else 0.0
 
 
 def _sighted(mentions: Iterable, threshold: float | None = None) -> set[str]:

@@ -106,10 +106,14 @@ def read_labels(path: Path, catalog: AttackCatalog) -> tuple[dict[str, set[str]]
     return truth, ignored
 
 
-def load_labelled_set(path: Path, catalog: AttackCatalog) -> LabelledSet:
-    """Read the annotation file and extract each document's text (skipping, with a reason, what fails)."""
+def load_labelled_set(path: Path, catalog: AttackCatalog, documents_dir: Path | None = None) -> LabelledSet:
+    """Read the annotation file and extract each document's text (skipping, with a reason, what fails).
+
+    Relative ``document`` paths are resolved against ``documents_dir`` when given (the annotated shared
+    reports name files of ``<data>/reports``), else against the CSV's folder.
+    """
     truth, ignored = read_labels(path, catalog)
-    folder = Path(path).resolve().parent
+    folder = Path(documents_dir) if documents_dir is not None else Path(path).resolve().parent
     reports: list[LabelledReport] = []
     skipped: dict[str, str] = {}
     for document, labels in truth.items():

@@ -128,6 +128,15 @@ def test_evaluate_writes_the_table(tmp_path) -> None:
     assert all(row["truth"] for row in vendor["per_report"])
     recall = {m: levels["parent"]["micro"]["recall"] for m, levels in vendor["methods"].items()}
     assert recall["hybrid"] >= max(recall["id"], recall["name"], recall["lexicon"])
+    annotated = results["annotated"]  # the 27 shared reports with text, two blind annotations
+    assert "Annotated shared reports" in result.output and "Against the second annotator" in result.output
+    assert annotated["reports"] == 27 and annotated["skipped"] == {} and annotated["ignored_labels"] == []
+    assert annotated["truth_pairs"] == sum(len(row["truth"]) for row in annotated["per_report"])
+    assert set(annotated["methods"]) == set(results["methods"])
+    second = annotated["second_annotator"]
+    assert set(second["methods"]) == set(results["methods"]) and 0.8 < second["agreement_f1"]["parent"] <= 1
+    f1 = {m: levels["parent"]["micro"]["f1"] for m, levels in annotated["methods"].items()}
+    assert f1["hybrid"] > max(f1["id"], f1["name"], f1["lexicon"])
 
 
 def test_train_without_data_is_a_clear_error(tmp_path, monkeypatch) -> None:

@@ -64,6 +64,8 @@ def evaluate(
     model_dir: Annotated[Path | None, typer.Option(help="model folder [default: the shipped model]")] = None,
     baseline: Annotated[bool, typer.Option(help="train and score the TRAM-style baseline")] = True,
     vendor: Annotated[bool, typer.Option(help="also score the vendor set (labelled by MITRE's mapping)")] = True,
+    annotated: Annotated[bool, typer.Option(
+        help="also score the annotated shared reports (27 real reports, two blind annotators)")] = True,
     update_card: Annotated[bool, typer.Option(help="store the results in the model card")] = False,
     labels: Annotated[Path | None, typer.Option(
         help="score your own annotated reports instead: a CSV with 'document' and 'techniques' columns "
@@ -72,7 +74,8 @@ def evaluate(
         help="with --labels: judge predictions of every active technique ('all') or only of techniques "
              "that occur in the labels ('labelled')")] = "all",
 ) -> None:
-    """Score every method, the hybrid and a TRAM-style baseline on the held-out reports and the vendor set.
+    """Score every method, the hybrid and a TRAM-style baseline on the held-out reports, the vendor set and
+    the annotated shared reports.
 
     Example: breachminer evaluate --json eval.json
     Your own reports: breachminer evaluate --labels my-labels.csv --no-baseline
@@ -92,7 +95,7 @@ def evaluate(
         _evaluate_labelled(labels, universe, catalog, model, data, baseline, json_out)
         return
     results = run_evaluation(_data_dir(data), catalog, model, with_baseline=baseline, with_vendor=vendor,
-                             progress=lambda message: err_console.print(message))
+                             with_annotated=annotated, progress=lambda message: err_console.print(message))
     console.print(_method_table(
         f"Held-out evaluation: {results['heldout_reports']} TRAM reports, per document, "
         f"{results['label_universe']} techniques in the label universe (model {results['model_version']})",
@@ -111,17 +114,43 @@ def evaluate(
             console.print(_margin_table(vendor_results["hybrid_margin_parent_micro"]))
         else:
             err_console.print("vendor set: no report of models/vendor_reports.csv could be read; not scored")
+    if results.get("annotated"):
+        _print_annotated(results["annotated"])
     if json_out:
         json_out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         console.print(f"wrote {json_out}")
     if update_card:
         card_path = (model_dir or MODEL_DIR) / CARD_FILE
         card = json.loads(card_path.read_text(encoding="utf-8"))
-        card["evaluation"] = {k: v for k, v in results.items() if k not in ("top20_parent", "vendor")}
-        if "vendor" in results:
-            card["evaluation"]["vendor"] = {k: v for k, v in results["vendor"].items() if k != "per_report"}
+        card["evaluation"] = {k: v for k, v in results.items() if k not in ("top20_parent", "vendor", "annotated")}
+        for extra in ("vendor", "annotated"):
+            if extra in results:
+                card["evaluation"][extra] = {k: v for k, v in results[extra].items() if k != "per_report"}
         card_path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
         console.print(f"stored the results in {card_path}")
+
+
+def _print_annotated(annotated: dict[str, Any]) -> None:
+    """The annotated shared reports: the table against the first annotator, a line for the second."""
+    for name, why in annotated["skipped"].items():
+        err_console.print(f"annotated shared reports: skipped {name}: {why}")
+    if not annotated["reports"]:
+        err_console.print("annotated shared reports: none of models/annotated_reports.csv could be read; not scored")
+        return
+    second = annotated["second_annotator"]
+    console.print(_method_table(
+        f"Annotated shared reports: {annotated['reports']} real reports, each annotated in full by two annotators "
+        f"blind to each other and to breachminer; truth = the first ({annotated['truth_pairs']} report-technique "
+        "pairs)", annotated["methods"]))
+    console.print(_margin_table(annotated["hybrid_margin_parent_micro"]))
+    def score(value: float) -> str:
+        return f"{value:.3f}".removeprefix("0")
+
+    agreement = second["agreement_f1"]
+    console.print(
+        f"Against the second annotator ({second['truth_pairs']} pairs; the two agree at parent micro-F1 "
+        f"{score(agreement['parent'])}, exact {score(agreement['exact'])}), parent micro-F1: "
+        + ", ".join(f"{m} {score(v['parent']['micro']['f1'])}" for m, v in second["methods"].items()))
 
 
 def _evaluate_labelled(labels: Path, universe: str, catalog: Any, model: Any, data: Path | None, baseline: bool,
