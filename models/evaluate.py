@@ -41,7 +41,7 @@ from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD
 from extractors.sentences import split_sentences
 from extractors.sightings import decide_sightings
 from models.classifier import TechniqueClassifier, binarize
-from models.labelled_set import load_labelled_set, read_labels
+from models.labelled_set import LabelledSet, load_labelled_set, read_labels
 from models.tagger import default_taggers, resolve_sighting_threshold
 from models.training_data import (
     HeldoutReport,
@@ -277,16 +277,10 @@ def evaluate_labelled(labels_file: Path, catalog: AttackCatalog, model: Techniqu
     table = _table(predicted, truth, scored_universe, catalog)
     return {
         "labels_file": str(labels_file),
-        "reports": len(labelled.reports),
-        "truth_pairs": sum(len(t) for t in truth.values()),
         "universe": universe,
         "label_universe": len(scored_universe),
         "model_version": model.version,
-        "skipped": labelled.skipped,
-        "ignored_labels": [vars(i) for i in labelled.ignored],
-        "methods": _summary(table),
-        "hybrid_margin_parent_micro": (margins(predicted, truth, scored_universe, catalog.parent_of_any)
-                                       if truth else None),
+        **_labelled_scores(labelled, predicted, truth, scored_universe, catalog, table),
         "top20_parent": _top20(table, truth, scored_universe, catalog),
         "per_report": [
             {"report": r.name, "truth": sorted(r.labels), **{m: sorted(predicted[m][r.name]) for m in predicted}}
@@ -342,14 +336,7 @@ def evaluate_annotated(reports_dir: Path, catalog: AttackCatalog, model: Techniq
     truth = {r.name: set(r.labels) for r in labelled.reports}
     predicted = _predict({r.name: r.text for r in labelled.reports}, model, taggers, hybrid_threshold, baseline)
     active = set(catalog.active)
-    results: dict[str, Any] = {
-        "reports": len(labelled.reports),
-        "truth_pairs": sum(len(t) for t in truth.values()),
-        "skipped": labelled.skipped,
-        "ignored_labels": [vars(i) for i in labelled.ignored],
-        "methods": _summary(_table(predicted, truth, active, catalog)),
-        "hybrid_margin_parent_micro": margins(predicted, truth, active, catalog.parent_of_any) if truth else None,
-    }
+    results = _labelled_scores(labelled, predicted, truth, active, catalog)
     second_labels, _ignored = read_labels(second_file, catalog)
     second = {name: second_labels.get(name, set()) for name in truth}
     results["second_annotator"] = {
@@ -364,6 +351,21 @@ def evaluate_annotated(reports_dir: Path, catalog: AttackCatalog, model: Techniq
         for name in truth
     ]
     return results
+
+
+def _labelled_scores(labelled: LabelledSet, predicted: dict[str, dict[str, set[str]]], truth: dict[str, set[str]],
+                     universe: set[str], catalog: AttackCatalog,
+                     table: dict[str, dict[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """What every annotated set reports: its size, what was left out, each method's scores, the margins."""
+    table = table or _table(predicted, truth, universe, catalog)
+    return {
+        "reports": len(labelled.reports),
+        "truth_pairs": sum(len(t) for t in truth.values()),
+        "skipped": labelled.skipped,
+        "ignored_labels": [vars(i) for i in labelled.ignored],
+        "methods": _summary(table),
+        "hybrid_margin_parent_micro": margins(predicted, truth, universe, catalog.parent_of_any) if truth else None,
+    }
 
 
 def _agreement(first: dict[str, set[str]], second: dict[str, set[str]], level: Callable[[str], str]) -> float:

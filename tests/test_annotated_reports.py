@@ -69,3 +69,18 @@ def test_every_annotated_report_is_in_the_shared_reports_and_has_text() -> None:
     assert labelled.skipped == {}
     assert len(labelled.reports) == 27
     assert all(len(r.text) > 5000 for r in labelled.reports)
+
+
+def test_without_the_shared_reports_every_document_is_skipped_with_its_reason(tmp_path) -> None:
+    from models.evaluate import evaluate_annotated
+    from models.tagger import default_taggers, load_model, resolve_sighting_threshold
+
+    model = load_model()
+    messages: list[str] = []
+    results = evaluate_annotated(tmp_path / "no-reports", CATALOG, model, default_taggers(CATALOG, model),
+                                 resolve_sighting_threshold(None, model), None, messages.append)
+    assert results["reports"] == 0 and results["truth_pairs"] == 0 and results["per_report"] == []
+    assert len(results["skipped"]) == 27
+    assert all(why.startswith("missing: ") for why in results["skipped"].values())
+    assert results["hybrid_margin_parent_micro"] is None
+    assert "tagging 0 annotated shared reports (27 skipped)" in messages

@@ -143,14 +143,11 @@ def _print_annotated(annotated: dict[str, Any]) -> None:
         f"blind to each other and to breachminer; truth = the first ({annotated['truth_pairs']} report-technique "
         "pairs)", annotated["methods"]))
     console.print(_margin_table(annotated["hybrid_margin_parent_micro"]))
-    def score(value: float) -> str:
-        return f"{value:.3f}".removeprefix("0")
-
     agreement = second["agreement_f1"]
     console.print(
         f"Against the second annotator ({second['truth_pairs']} pairs; the two agree at parent micro-F1 "
-        f"{score(agreement['parent'])}, exact {score(agreement['exact'])}), parent micro-F1: "
-        + ", ".join(f"{m} {score(v['parent']['micro']['f1'])}" for m, v in second["methods"].items()))
+        f"{_score(agreement['parent'])}, exact {_score(agreement['exact'])}), parent micro-F1: "
+        + ", ".join(f"{m} {_score(v['parent']['micro']['f1'])}" for m, v in second["methods"].items()))
 
 
 def _evaluate_labelled(labels: Path, universe: str, catalog: Any, model: Any, data: Path | None, baseline: bool,
@@ -192,10 +189,15 @@ def _evaluate_labelled(labels: Path, universe: str, catalog: Any, model: Any, da
         console.print(f"wrote {json_out}")
 
 
+def _score(value: float) -> str:
+    """A score as the tables print it: three decimals, no leading zero (".781")."""
+    return f"{value:.3f}".removeprefix("0")
+
+
 def _method_table(title: str, methods: dict[str, Any]) -> Any:
     """One row per method, one "P / R / F1" cell per level and average: fits an 80-column log."""
     def cell(values: dict[str, float]) -> str:
-        return "/".join(f"{values[k]:.3f}".removeprefix("0") for k in ("precision", "recall", "f1"))
+        return "/".join(_score(values[k]) for k in ("precision", "recall", "f1"))
 
     table = compact_table(title, caption="each cell: precision / recall / F1")
     table.add_column("method", no_wrap=True)
