@@ -18,6 +18,7 @@ class Sentence:
     start: int
     end: int
     text: str
+    advice: bool = False  # defender advice, not observation (extractors.advice)
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ class DocumentAnalyzer:
             minhash=fingerprint.minhash(document.text),
             sentences=sentences,
             mentions=mentions,
-            sightings=decide_sightings(mentions, self.sighting_threshold),
+            sightings=decide_sightings(mentions, self.sighting_threshold, sentences),
             tagger_versions={t.method: t.version for t in self.taggers},
         )
 

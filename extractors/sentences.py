@@ -1,7 +1,8 @@
 """Text → sentences with spaCy (``spacy.blank("en")`` + sentencizer), keeping character offsets.
 
 Paragraphs are piped one by one (no ``max_length`` limit on long reports); a sentence longer than
-``MAX_SENTENCE_CHARS`` (tables flattened by PDF extraction) is cut at the nearest space.
+``MAX_SENTENCE_CHARS`` (tables flattened by PDF extraction) is cut at the nearest space. Each sentence
+says whether it is defender advice (``extractors.advice``), so the warehouse can show it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import spacy
 from spacy.language import Language
 
 from breachminer.records import Sentence
+from extractors.advice import is_advice
 
 MAX_SENTENCE_CHARS = 1000
 
@@ -36,7 +38,7 @@ def split_sentences(text: str) -> list[Sentence]:
             for piece_start, piece_end in _cut(text, start, end):
                 piece = text[piece_start:piece_end]
                 if any(ch.isalnum() for ch in piece):  # bullets and rules alone are not sentences
-                    sentences.append(Sentence(len(sentences), piece_start, piece_end, piece))
+                    sentences.append(Sentence(len(sentences), piece_start, piece_end, piece, is_advice(piece)))
     return sentences
 
 

@@ -5,6 +5,11 @@ each method are combined with a noisy-OR across all methods: ``score = 1 - Π(1 
 is sighted when the score reaches the threshold (``BREACHMINER_SIGHTING_THRESHOLD``, default 0.6)
 or when the report cites its ID explicitly.
 
+Defender advice is not observation: given the report's sentences, name, lexicon and classifier
+mentions in sentences that ``extractors.advice`` calls advice ("Audit user accounts with
+administrative privileges", "Organizations should restrict RDP") do not count; an explicit ID does.
+The mentions themselves are kept, so the evidence stays traceable.
+
 With the mention scores (id 0.97; names strong 0.85 / default 0.7 / weak 0.45; lexicon fidelity
 high 0.95 / medium 0.7 / low 0.4) this means: an explicit ID, an ordinary technique name or a
 medium/high-fidelity observable counts alone; a weak name ("phishing", "proxy") or a low-fidelity
@@ -20,21 +25,30 @@ the time (ATT&CK tables the annotators skipped), which caps measurable precision
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from breachminer.records import Mention, Sighting
+from breachminer.records import Mention, Sentence, Sighting
 from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD
+from extractors.advice import advice_sentences
 
-RULE_VERSION = "noisy-or-top2-v2"
+RULE_VERSION = "noisy-or-top2-v3"  # v3: advice sentences count only for explicit IDs
 PER_METHOD_SENTENCES = 2
 
 
-def decide_sightings(mentions: Iterable[Mention], threshold: float = DEFAULT_SIGHTING_THRESHOLD) -> list[Sighting]:
-    """Sightings for one report, strongest first. Unknown IDs (no technique) never count."""
+def decide_sightings(mentions: Iterable[Mention], threshold: float = DEFAULT_SIGHTING_THRESHOLD,
+                     sentences: Sequence[Sentence] | None = None) -> list[Sighting]:
+    """Sightings for one report, strongest first. Unknown IDs (no technique) never count.
+
+    ``sentences`` (the report's) lets the rule set aside evidence from advice sentences; without
+    them every mention counts.
+    """
+    advice = advice_sentences(sentences) if sentences is not None else frozenset()
     best: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     counts: dict[str, int] = defaultdict(int)
     for mention in mentions:
         if mention.technique_id is None:
+            continue
+        if mention.sentence_index in advice and mention.method != "id":
             continue
         per_sentence = best[mention.technique_id][mention.method]
         per_sentence[mention.sentence_index] = max(per_sentence.get(mention.sentence_index, 0.0), mention.score)

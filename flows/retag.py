@@ -1,8 +1,9 @@
 """The retag flow: re-score stored sentences with the current classifier, one report per transaction.
 
-Reports whose classifier mentions came from another model version (or none) get their classifier
-mentions replaced and their sightings recomputed from all mentions; the other methods' mentions
-stay as they are. Re-running with the same model changes nothing.
+Reports whose classifier mentions came from another model version (or none), or whose sightings were
+decided by another version of the sighting rule, get their classifier mentions replaced and their
+sightings recomputed from all mentions; the other methods' mentions stay as they are. Re-running with
+the same model and rule changes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import warehouse.db as wh
 from breachminer.catalog import AttackCatalog
 from breachminer.progress import report_progress
 from breachminer.settings import get_settings
-from extractors.sightings import decide_sightings
+from extractors.advice import advice_sentences
+from extractors.sightings import RULE_VERSION, decide_sightings
 from models.classifier import MODEL_DIR, TechniqueClassifier
 from models.tagger import ClassifierTagger
 from warehouse.lock import writer_lock
@@ -37,7 +39,7 @@ def _retag(db_path: str, model_dir: str | None) -> dict[str, Any]:
     model = TechniqueClassifier.load(model_dir or MODEL_DIR)
     tagger = ClassifierTagger(model, settings.sighting_threshold)
     with wh.connect(db_path, catalog=catalog) as con:
-        todo = wh.reports_to_retag(con, tagger.method, tagger.version)
+        todo = wh.reports_to_retag(con, tagger.method, tagger.version, RULE_VERSION)
         total = wh.first_row(con, "SELECT count(*) FROM reports")[0]
         before = wh.sighting_count(con)
     for done, report_id in enumerate(todo, start=1):
@@ -45,9 +47,10 @@ def _retag(db_path: str, model_dir: str | None) -> dict[str, Any]:
             sentences = wh.report_sentences(con, report_id)
             kept = wh.report_mentions(con, report_id, exclude_method=tagger.method)
         fresh = tagger.tag(sentences)
-        sightings = decide_sightings(kept + fresh, tagger.sighting_threshold)
+        sightings = decide_sightings(kept + fresh, tagger.sighting_threshold, sentences)
         with wh.connect(db_path) as con:
-            wh.replace_method_mentions(con, report_id, tagger.method, tagger.version, fresh, sightings)
+            wh.replace_method_mentions(con, report_id, tagger.method, tagger.version, fresh, sightings,
+                                       sorted(advice_sentences(sentences)))
         report_progress("retag", done, len(todo))
     with wh.connect(db_path, read_only=True) as con:
         after = wh.sighting_count(con)

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from breachminer.catalog import AttackCatalog
+from breachminer.records import Sentence
 from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD
 from extractors.sentences import split_sentences
 from extractors.sightings import decide_sightings
@@ -170,12 +171,12 @@ def _predict(texts: dict[str, str], model: TechniqueClassifier, taggers: list,
         sentences = split_sentences(text)
         mentions = [m for tagger in taggers for m in tagger.tag(sentences)]
         for method in ("id", "name", "lexicon"):
-            predicted[method][name] = _sighted(m for m in mentions if m.method == method)
+            predicted[method][name] = _sighted((m for m in mentions if m.method == method), sentences)
         # the classifier alone: a technique when any sentence reaches its own calibrated threshold
         sentence_scores = model.predict_proba([s.text for s in sentences])
         hits = np.flatnonzero((sentence_scores >= model.threshold_vector()).any(axis=0)) if len(sentences) else []
         predicted["classifier"][name] = {model.labels[j] for j in hits}
-        predicted["hybrid"][name] = _sighted(mentions, hybrid_threshold)
+        predicted["hybrid"][name] = _sighted(mentions, sentences, hybrid_threshold)
         if baseline:
             pipeline, baseline_labels = baseline
             rows = [s.text for s in sentences]
@@ -375,5 +376,5 @@ def _agreement(first: dict[str, set[str]], second: dict[str, set[str]], level: C
     return round(2 * both / total, 4) if total else 0.0
 
 
-def _sighted(mentions: Iterable, threshold: float | None = None) -> set[str]:
-    return {s.technique_id for s in decide_sightings(mentions, threshold or DEFAULT_SIGHTING_THRESHOLD)}
+def _sighted(mentions: Iterable, sentences: list[Sentence], threshold: float | None = None) -> set[str]:
+    return {s.technique_id for s in decide_sightings(mentions, threshold or DEFAULT_SIGHTING_THRESHOLD, sentences)}

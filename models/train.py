@@ -275,9 +275,9 @@ def calibrate_hybrid(report_scores: dict[str, np.ndarray], report_labels: dict[s
 
     folds = folds or {}
     rule_taggers = default_taggers(catalog)
-    rule_mentions = {}
+    rule_mentions, sentences_of = {}, {}
     for name, rows in report_sentences.items():
-        sentences = [Sentence(k, 0, len(row.text), row.text) for k, row in enumerate(rows)]
+        sentences_of[name] = sentences = [Sentence(k, 0, len(row.text), row.text) for k, row in enumerate(rows)]
         rule_mentions[name] = [m for tagger in rule_taggers for m in tagger.tag(sentences)]
     truth = {n: {catalog.parent_of_any(t) for t in labs} for n, labs in report_labels.items()}
     universe = set().union(*truth.values()) if truth else set()
@@ -292,7 +292,7 @@ def calibrate_hybrid(report_scores: dict[str, np.ndarray], report_labels: dict[s
                     mentions = rule_mentions[name] + classifier_mentions(scores, vectors[name], labels,
                                                                          sighting_threshold, "calibration")
                     predicted[name] = {catalog.parent_of_any(s.technique_id)
-                                       for s in decide_sightings(mentions, sighting_threshold)}
+                                       for s in decide_sightings(mentions, sighting_threshold, sentences_of[name])}
                 results.append((round(_micro_f1(predicted, truth, universe), 4), threshold, sighting_threshold,
                                 shrinkage))
     best = max(results, key=lambda r: (r[0], _prefer(r[3]), r[1], r[2]))

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import warehouse.db as wh
 from breachminer.catalog import AttackCatalog
 from breachminer.cli import app
+from extractors.sightings import RULE_VERSION
 from flows.ingest import run_ingest
 from models.classifier import MODEL_DIR, TechniqueClassifier
 from models.train import sentences_digest, train
@@ -60,6 +61,17 @@ def test_ingest_uses_the_classifier_and_retag_replaces_it(db_file, monkeypatch) 
     assert after > before and kept > 0
     again = runner.invoke(app, ["retag", "--db", str(db_file)], catch_exceptions=False)
     assert "retagged 0 reports" in again.output
+    # sightings decided by an older rule are recomputed by the current one
+    with wh.connect(db_file) as con:
+        [(stale,)] = con.execute("SELECT min(report_id) FROM sightings").fetchall()
+        con.execute("UPDATE sightings SET rule = 'noisy-or-top2-v2' WHERE report_id = ?", [stale])
+        con.execute("UPDATE sentences SET advice = NULL WHERE report_id = ?", [stale])  # as before the rule
+    rule_change = runner.invoke(app, ["retag", "--db", str(db_file)], catch_exceptions=False)
+    assert "retagged 1 reports" in rule_change.output
+    with wh.connect(db_file, read_only=True) as con:
+        assert con.execute("SELECT DISTINCT rule FROM sightings").fetchall() == [(RULE_VERSION,)]
+        assert wh.first_row(con, "SELECT count(*) FROM sentences WHERE advice IS NULL")[0] == 0
+        assert wh.sighting_count(con) == after
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -215,3 +215,47 @@ def test_one_writer_at_a_time(tmp_path) -> None:
         holder.communicate("")
     with writer_lock(db, wait=0):  # released when its holder ended
         pass
+
+
+def test_advice_sentences_are_stored_and_their_mentions_do_not_count(con) -> None:
+    sentences = [Sentence(0, 0, 40, "The actor moved laterally over RDP."),
+                 Sentence(1, 41, 90, "Disable Remote Desktop Protocol where possible.", advice=True)]
+    mentions = [Mention(0, "T1021.001", "name", 0.85, "RDP", 0, 3, "name", "name-1"),
+                Mention(1, "T1021.001", "name", 0.85, "Remote Desktop Protocol", 8, 31, "name", "name-1"),
+                Mention(1, "T1046", "classifier", 0.9, "", 0, 46, "p=.5", "clf-1")]
+    sightings = [Sighting("T1021.001", 0.85, ("name",), 1, 1, "test")]
+    report = wh.ReportRow("r1", "r1" * 4, "Advisory", "Pub", date(2024, 1, 1), "text", 100, None, [1, 2, 3],
+                          "/src/r1", {"name": "name-1"})
+    wh.load_report(con, report, wh.SourceRow("/src/r1", "bytes-r1", "text", 100), sentences, mentions,
+                   sightings, "run1")
+    assert con.execute("SELECT sentence_index, advice FROM sentences ORDER BY 1").fetchall() == [(0, False), (1, True)]
+    counted = con.execute("""SELECT technique_id, sentence_index, advice, counted FROM technique_evidence
+                             ORDER BY technique_id, sentence_index""").fetchall()
+    assert counted == [("T1021.001", 0, False, True), ("T1021.001", 1, True, False), ("T1046", 1, True, False)]
+    shown = wh.evidence(con, "T1021")
+    assert shown["sentence_index"].tolist() == [0]
+    every = wh.evidence(con, "T1021", counted_only=False)
+    assert every["advice"].tolist() == [False, True]
+
+
+def test_a_warehouse_older_than_the_advice_column_gains_it(db_file, catalog) -> None:
+    import duckdb
+
+    with wh.connect(db_file, catalog=catalog) as con:
+        load(con, "r1", ["T1486"])
+    raw = duckdb.connect(str(db_file))  # as the previous version left it: no advice column, its views
+    raw.execute("DROP VIEW technique_evidence")
+    raw.execute("ALTER TABLE sentences DROP COLUMN advice")
+    raw.execute("""CREATE VIEW technique_evidence AS
+                   SELECT m.report_id, r.title, r.publisher, r.published, t.parent_id, m.technique_id,
+                          t.name AS technique_name, m.method, m.score, m.cited, m.detail, m.sentence_index,
+                          s.text AS sentence, m.tagger_version, m.model_version, true AS counted
+                   FROM mentions m JOIN reports r USING (report_id) JOIN attack_techniques t USING (technique_id)
+                   JOIN sentences s ON s.report_id = m.report_id AND s.sentence_index = m.sentence_index""")
+    raw.execute("UPDATE meta SET value = 'older' WHERE key = 'views_digest'")
+    raw.close()
+    with wh.connect(db_file, read_only=True) as con:  # read as it is: evidence still works
+        assert wh.evidence(con, "T1486")["advice"].tolist() == [False]
+    with wh.connect(db_file) as con:  # the next write adds the column (NULL: not assessed) and the views
+        assert con.execute("SELECT advice FROM sentences").fetchall() == [(None,)]
+        assert wh.evidence(con, "T1486")["counted"].tolist() == [True]

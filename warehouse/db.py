@@ -285,6 +285,7 @@ def _sentence_table(report_id: str, sentences: Sequence[Sentence]) -> pa.Table:
         "start_char": pa.array([s.start for s in sentences], pa.int32()),
         "end_char": pa.array([s.end for s in sentences], pa.int32()),
         "text": [s.text for s in sentences],
+        "advice": pa.array([s.advice for s in sentences], pa.bool_()),
     })
 
 
@@ -383,19 +384,23 @@ def add_source(con: duckdb.DuckDBPyConnection, source: SourceRow, report_id: str
 # ------------------------------------------------------------------------------------ retagging
 
 
-def reports_to_retag(con: duckdb.DuckDBPyConnection, method: str, version: str) -> list[str]:
-    """Reports whose mentions for ``method`` were not made by ``version``."""
+def reports_to_retag(con: duckdb.DuckDBPyConnection, method: str, version: str, rule: str | None = None) -> list[str]:
+    """Reports whose mentions for ``method`` were not made by ``version``, or (given ``rule``) that have a
+    sighting decided by another rule version."""
     rows = con.execute(
         """SELECT report_id FROM reports
-           WHERE coalesce(json_extract_string(tagger_versions, '$.' || ?), '') <> ? ORDER BY report_id""",
-        [method, version],
+           WHERE coalesce(json_extract_string(tagger_versions, '$.' || ?), '') <> ?
+              OR (CAST(? AS VARCHAR) IS NOT NULL AND report_id IN (SELECT report_id FROM sightings WHERE rule <> ?))
+           ORDER BY report_id""",
+        [method, version, rule, rule],
     ).fetchall()
     return [row[0] for row in rows]
 
 
 def report_sentences(con: duckdb.DuckDBPyConnection, report_id: str) -> list[Sentence]:
     rows = con.execute(
-        "SELECT sentence_index, start_char, end_char, text FROM sentences WHERE report_id = ? ORDER BY sentence_index",
+        """SELECT sentence_index, start_char, end_char, text, coalesce(advice, false) FROM sentences
+           WHERE report_id = ? ORDER BY sentence_index""",
         [report_id],
     ).fetchall()
     return [Sentence(*row) for row in rows]
@@ -411,10 +416,15 @@ def report_mentions(con: duckdb.DuckDBPyConnection, report_id: str, exclude_meth
 
 
 def replace_method_mentions(con: duckdb.DuckDBPyConnection, report_id: str, method: str, version: str,
-                            mentions: Sequence[Mention], sightings: Sequence[Sighting]) -> None:
-    """Swap one method's mentions and the report's sightings in one transaction."""
+                            mentions: Sequence[Mention], sightings: Sequence[Sighting],
+                            advice: Sequence[int] | None = None) -> None:
+    """Swap one method's mentions and the report's sightings in one transaction; given ``advice`` (the
+    indexes of the advice sentences the sightings were decided with), also store which sentences are advice."""
     con.execute("BEGIN TRANSACTION")
     try:
+        if advice is not None:
+            con.execute("UPDATE sentences SET advice = list_contains(?::INTEGER[], sentence_index) WHERE report_id = ?",
+                        [sorted(advice), report_id])
         con.execute("DELETE FROM mentions WHERE report_id = ? AND method = ?", [report_id, method])
         con.execute("DELETE FROM sightings WHERE report_id = ?", [report_id])
         _insert(con, "mentions", mentions_table(report_id, mentions))
@@ -609,9 +619,11 @@ def evidence(con: duckdb.DuckDBPyConnection, technique_id: str, limit: int = 50,
     """Reports and sentences behind a technique's count (a parent ID includes its sub-techniques)."""
     technique_id = technique_id.strip().upper()
     where = "(technique_id = ? OR parent_id = ?)" + (" AND counted" if counted_only else "")
+    columns = {row[0] for row in con.execute("DESCRIBE technique_evidence").fetchall()}
+    advice = "coalesce(advice, false)" if "advice" in columns else "false"  # a warehouse older than the rule
     return con.execute(
         f"""SELECT report_id, title, published, technique_id, method, round(score, 2) AS score, cited,
-                   sentence_index, sentence
+                   sentence_index, sentence, {advice} AS advice, counted
             FROM technique_evidence WHERE {where}
             ORDER BY published NULLS LAST, report_id, sentence_index, method LIMIT ?""",
         [technique_id, technique_id, limit],

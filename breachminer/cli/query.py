@@ -106,7 +106,8 @@ def print_evidence(frame: Any, technique: str) -> None:
             found = " · ".join(
                 f"{row.technique_id} {row.method} {row.score:.2f}" + (f' "{row.cited}"' if row.cited else "")
                 for row in rows.itertuples(index=False))
-            console.print(f"  [cyan]#{index}  {escape(found)}[/cyan]", highlight=False)
+            advice = " [yellow](advice: only an explicit ID counts)[/yellow]" if rows["advice"].iloc[0] else ""
+            console.print(f"  [cyan]#{index}  {escape(found)}[/cyan]{advice}", highlight=False)
             sentence = textwrap.fill(str(rows["sentence"].iloc[0]), width=width, initial_indent="    ",
                                      subsequent_indent="    ", break_long_words=True, break_on_hyphens=False)
             console.print(escape(sentence), highlight=False)

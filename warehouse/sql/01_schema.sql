@@ -121,6 +121,9 @@ CREATE TABLE IF NOT EXISTS failures (
     resolved_at      TIMESTAMP, -- set when a later run succeeds
     run_id           VARCHAR
 );
+-- defender advice ("Audit user accounts…"): its mentions count only as explicit IDs (sighting rule v3);
+-- NULL = loaded before the rule and not retagged since
+ALTER TABLE sentences ADD COLUMN IF NOT EXISTS advice BOOLEAN;
 -- added with fetching (older warehouses gain them in place)
 ALTER TABLE failures ADD COLUMN IF NOT EXISTS http_status INTEGER;
 ALTER TABLE failures ADD COLUMN IF NOT EXISTS content_sha256 VARCHAR;   -- bytes that failed (local files, cache)

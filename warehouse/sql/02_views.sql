@@ -128,13 +128,15 @@ SELECT c.level, p.publisher, c.technique_id, c.technique_name, c.n_reports, p.pu
        rank() OVER (PARTITION BY c.level, c.publisher_key ORDER BY c.n_reports DESC) AS rank_in_publisher
 FROM counts c JOIN publishers p USING (publisher_key);
 
--- Drill-down: every mention behind a sighting, with its sentence.
+-- Drill-down: every mention behind a sighting, with its sentence. A mention in an advice sentence
+-- is not counted unless it is an explicit ID.
 CREATE OR REPLACE VIEW technique_evidence AS
 SELECT m.report_id, r.title, r.publisher, r.published, t.parent_id, m.technique_id,
        t.name AS technique_name, m.method, m.score, m.cited, m.detail, m.sentence_index,
-       s.text AS sentence, m.tagger_version, m.model_version,
+       s.text AS sentence, s.advice, m.tagger_version, m.model_version,
        EXISTS (SELECT 1 FROM sightings g WHERE g.report_id = m.report_id
-               AND g.technique_id = m.technique_id) AS counted
+               AND g.technique_id = m.technique_id)
+       AND (m.method = 'id' OR NOT coalesce(s.advice, false)) AS counted
 FROM mentions m
 JOIN counted_reports r USING (report_id)
 JOIN attack_techniques t USING (technique_id)
