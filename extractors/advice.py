@@ -10,8 +10,11 @@ is advice when
 - it starts with a verb that malware capability lists use too ("Disable", "Scan", "Use", "Block", …)
   *and* addresses the reader ("your", "unused", "least privilege", "where possible", …), so
   "Disable the Windows firewall, using netsh.exe" (a bot command) stays an observation, or
-- it recommends in so many words ("organizations should", "we recommend", "CISA encourages",
-  "it is recommended", "best practice").
+- its main clause recommends in so many words ("organizations should", "we recommend", "CISA
+  encourages", "it is recommended") as its own clause: first, after a clause ending in ";", ":" or a
+  dash, or after an introductory phrase ("Specifically, …", "To help prevent such attacks, we
+  suggest…"); or it speaks of "best practice". An observation that ends "…, and defenders should
+  expect all three to need cleaning" stays an observation.
 
 Bullets, numbering and table pipes before the first word are ignored. The test is on the sentence
 alone, so the same text always gets the same answer (retagging a stored report needs no other
@@ -48,15 +51,22 @@ _ADDRESSES_READER = re.compile(
     r"all (?:users|systems|accounts|devices|hosts|endpoints|workstations|servers))\b",
     re.IGNORECASE,
 )
-_RECOMMENDS = re.compile(
+_RECOMMENDS = re.compile(  # a recommending main clause
     r"\b(?:organi[sz]ations|administrators|defenders|network defenders|users|you|entities|companies|owners|"
     r"operators|customers|victims)\s+(?:should|must|are (?:strongly )?(?:encouraged|advised|urged))\b"
     r"|\b(?:we|cisa|fbi|nsa|ms-isac|ncsc|acsc|incibe)(?:\s+and\s+\w+)?\s+(?:strongly\s+)?"
     r"(?:recommends?|advises?|encourages?|urges?|suggests?)\b"
-    r"|\bit is (?:strongly |highly )?(?:recommended|advised|advisable)\b"
-    r"|\bbest practices?\b",
+    r"|\bit is (?:strongly |highly )?(?:recommended|advised|advisable)\b",
     re.IGNORECASE,
 )
+_BEST_PRACTICE = re.compile(r"\bbest practices?\b", re.IGNORECASE)
+# what may come before a recommending clause: nothing, a heading, a clause ending in ";" ":" or a dash, or
+# an introductory phrase ("Specifically, …", "To help prevent such attacks, we suggest…"); in
+# "The loader …, and defenders should expect…" the recommendation is appended to an observation
+_INTRODUCERS = frozenset({
+    "additionally", "after", "although", "as", "because", "before", "for", "given", "if", "in", "once",
+    "should", "since", "specifically", "therefore", "to", "upon", "when", "where", "while", "with",
+})
 _NOT_A_VERB_AFTER = frozenset({"of", "is", "was", "were", "are", "has", "had"})  # "Use of", "Patch is"
 
 
@@ -69,7 +79,16 @@ def is_advice(text: str) -> bool:
             return True
         if verb in SHARED_VERBS and _ADDRESSES_READER.search(text):
             return True
-    return bool(_RECOMMENDS.search(text))
+    if _BEST_PRACTICE.search(text):
+        return True
+    for match in _RECOMMENDS.finditer(text):
+        lead = _LEAD.sub("", text[:match.start()]).strip()
+        lead_words = _FIRST_WORDS.findall(lead)
+        if (not lead or match.group()[0].isupper()  # first, after a heading run into it, or an agency's
+                or lead.endswith((";", ":", "—", "–"))  # its own clause
+                or (lead.endswith(",") and (len(lead_words) <= 4 or lead_words[0].lower() in _INTRODUCERS))):
+            return True
+    return False
 
 
 def advice_sentences(sentences: Iterable[Sentence]) -> frozenset[int]:

@@ -22,6 +22,11 @@ from extractors.sightings import decide_sightings
     "CISA and FBI recommend that network defenders monitor for scheduled tasks.",
     "It is recommended to block macros in documents from the internet.",
     "3. Ensure all shared and networked drives are disconnected.",
+    "Specifically, organizations should look for unexpected PsExec.exe processes.",
+    "To help prevent attacks by such groups, we suggest that organizations conduct phishing awareness training.",
+    "Follow Ransomware Best Practices",
+    "Strategic Mitigations Organizations should review their backups.",  # a heading run into the sentence
+    "Microsoft has released a patch for PrintNightmare — we encourage all enterprises to patch immediately.",
 ])
 def test_recommendations_are_advice(text: str) -> None:
     assert is_advice(text)
@@ -39,6 +44,9 @@ def test_recommendations_are_advice(text: str) -> None:
     "Use the SeDebugPrivilege function to acquire the necessary administrator privileges.",  # attack steps
     "Establish Accounts: Email Accounts",  # an ATT&CK technique name, as advisories list them
     "Review_Report15-10.exe",  # a file name
+    # an observation that ends with a word to defenders
+    "Together these amount to the Registry Run Keys / Startup Folder sub-technique plus Scheduled Task/Job, "
+    "and defenders should expect all three to need cleaning.",
 ])
 def test_observations_are_not_advice(text: str) -> None:
     assert not is_advice(text)
