@@ -31,7 +31,7 @@ from breachminer.records import Mention, Sentence, Sighting
 from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD
 from extractors.advice import advice_sentences
 
-RULE_VERSION = "noisy-or-top2-v3"  # v3: advice sentences count only for explicit IDs
+RULE_VERSION = "noisy-or-top2-v4"  # v3 (b235178) and v4: advice sentences count only for explicit IDs
 PER_METHOD_SENTENCES = 2
 
 

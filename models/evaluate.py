@@ -9,7 +9,9 @@ techniques (that occur in the truth or the predictions) of per-technique P/R/F1.
 sub-techniques up; exact level does not.
 
 The TRAM-style baseline is CountVectorizer + one-vs-rest LogisticRegression trained on the same
-training data, predicting a technique for a report when any sentence scores ≥ 0.5 (TRAM's rule).
+training data, predicting a technique for a report when any sentence scores ≥ 0.5 (TRAM's rule). Every
+other method, the classifier alone included, sets aside defender advice as the product does
+(``extractors.advice``); the baseline, like TRAM, does not.
 
 How much to trust a difference: the hybrid's margin over every other method (parent micro-F1) comes
 with a 95% paired bootstrap interval over reports (:func:`margins`).
@@ -39,6 +41,7 @@ import numpy as np
 from breachminer.catalog import AttackCatalog
 from breachminer.records import Sentence
 from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD
+from extractors.advice import advice_sentences
 from extractors.sentences import split_sentences
 from extractors.sightings import decide_sightings
 from models.classifier import TechniqueClassifier, binarize
@@ -172,9 +175,10 @@ def _predict(texts: dict[str, str], model: TechniqueClassifier, taggers: list,
         mentions = [m for tagger in taggers for m in tagger.tag(sentences)]
         for method in ("id", "name", "lexicon"):
             predicted[method][name] = _sighted((m for m in mentions if m.method == method), sentences)
-        # the classifier alone: a technique when any sentence reaches its own calibrated threshold
+        # the classifier alone: a technique when any sentence that is not advice reaches its own threshold
         sentence_scores = model.predict_proba([s.text for s in sentences])
-        hits = np.flatnonzero((sentence_scores >= model.threshold_vector()).any(axis=0)) if len(sentences) else []
+        observed = sorted({s.index for s in sentences} - advice_sentences(sentences))
+        hits = np.flatnonzero((sentence_scores[observed] >= model.threshold_vector()).any(axis=0)) if observed else []
         predicted["classifier"][name] = {model.labels[j] for j in hits}
         predicted["hybrid"][name] = _sighted(mentions, sentences, hybrid_threshold)
         if baseline:

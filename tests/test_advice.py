@@ -27,6 +27,12 @@ from extractors.sightings import decide_sightings
     "Follow Ransomware Best Practices",
     "Strategic Mitigations Organizations should review their backups.",  # a heading run into the sentence
     "Microsoft has released a patch for PrintNightmare — we encourage all enterprises to patch immediately.",
+    "Microsoft recommends that customers enable attack surface reduction rules.",
+    "FBI, CISA, and MS-ISAC recommend organizations audit remote access tools.",
+    "The authoring agencies recommend restricting the use of PowerShell.",
+    "Strongly consider disabling PowerShell for non-administrative users.",
+    "Monitor for unusual use of remote access software such as AnyDesk.",
+    "Mitigations Implement network segmentation to limit lateral movement.",  # a heading run in
 ])
 def test_recommendations_are_advice(text: str) -> None:
     assert is_advice(text)
@@ -44,6 +50,17 @@ def test_recommendations_are_advice(text: str) -> None:
     "Use the SeDebugPrivilege function to acquire the necessary administrator privileges.",  # attack steps
     "Establish Accounts: Email Accounts",  # an ATT&CK technique name, as advisories list them
     "Review_Report15-10.exe",  # a file name
+    "Users must enable macros for the malicious code to execute.",
+    "By default, administrators must approve a UAC prompt, which the malware bypasses with fodhelper.exe.",
+    "Contrary to best practices, the domain administrator password was reused, which let the actor move laterally.",
+    "The actors exploited CVE-2021-44228 on the VMware Horizon server, which CISA recommends patching immediately.",
+    "Audit logs showed that the actor created a new domain administrator account.",
+    "Consider the following command line, which the attacker used to dump LSASS memory with comsvcs.dll:",
+    "Disable Defender on all hosts through a GPO.",  # an attacker's playbook
+    "Upgrade the implant with a new binary downloaded from the C2 server",
+    "These suggest that the attacker's motives are not financial but aim to extract sensitive information.",
+    "Evidence suggests that as early as October 2019, these attackers were testing their ability to insert code.",
+    "This encourages the victim to enable macros.",
     # an observation that ends with a word to defenders
     "Together these amount to the Registry Run Keys / Startup Folder sub-technique plus Scheduled Task/Job, "
     "and defenders should expect all three to need cleaning.",
@@ -83,3 +100,19 @@ def test_a_report_keeps_advice_mentions_but_does_not_count_them() -> None:
     sighted = {s.technique_id for s in analysis.sightings}
     assert {"T1053.005", "T1047"} <= mentioned  # both stay traceable in the mentions
     assert "T1053.005" in sighted and "T1047" not in sighted
+
+
+# A warehouse's sightings name the rule that decided them, and retag recomputes those decided by another
+# one; so a change to the advice rule must come with a new RULE_VERSION (then update this digest).
+ADVICE_RULE = ("noisy-or-top2-v4", "55b6ada126f7")
+
+
+def test_the_rule_version_changes_with_the_advice_rule() -> None:
+    import hashlib
+    from pathlib import Path
+
+    import extractors.advice
+    from extractors.sightings import RULE_VERSION
+
+    digest = hashlib.sha256(Path(extractors.advice.__file__).read_bytes()).hexdigest()[:12]
+    assert (RULE_VERSION, digest) == ADVICE_RULE, "extractors/advice.py changed: bump RULE_VERSION"

@@ -151,3 +151,21 @@ def test_evaluate_labels_fails_clearly_when_nothing_can_be_scored(tmp_path) -> N
     labels = _write(tmp_path / "labels.csv", [["document", "techniques"], ["absent.pdf", "T1490"]])
     result = runner.invoke(app, ["evaluate", "--labels", str(labels), "--no-baseline"])
     assert result.exit_code == 1 and "no document of" in result.output and "skipped absent.pdf" in result.output
+
+
+@needs_model
+def test_every_method_but_the_baseline_sets_advice_aside(catalog) -> None:
+    """The classifier alone, like the hybrid and the rules, does not count what defenders are told to do."""
+    from models.evaluate import _predict
+    from models.tagger import default_taggers, load_model, resolve_sighting_threshold
+
+    model = load_model()
+    threshold = resolve_sighting_threshold(None, model)
+    advice = "Implement phishing-resistant MFA and audit scheduled tasks created with schtasks.exe.\n\n"
+    observation = "The actors created a scheduled task with schtasks.exe to relaunch the loader at logon.\n\n"
+    taggers = default_taggers(catalog, model, threshold)
+    told = _predict({"a": advice * 3}, model, taggers, threshold, None)
+    seen = _predict({"a": observation * 3}, model, taggers, threshold, None)
+    for method in ("name", "lexicon", "classifier", "hybrid"):
+        assert not {t for t in told[method]["a"] if t.startswith("T1053")}, method
+    assert "T1053.005" in seen["classifier"]["a"] and "T1053.005" in seen["hybrid"]["a"]

@@ -71,6 +71,15 @@ def test_ingest_uses_the_classifier_and_retag_replaces_it(db_file, monkeypatch) 
     with wh.connect(db_file, read_only=True) as con:
         assert con.execute("SELECT DISTINCT rule FROM sightings").fetchall() == [(RULE_VERSION,)]
         assert wh.first_row(con, "SELECT count(*) FROM sentences WHERE advice IS NULL")[0] == 0
+    # sentences never assessed for advice (loaded before the rule) are assessed, sightings or not
+    with wh.connect(db_file) as con:
+        con.execute("DELETE FROM sightings WHERE report_id = ?", [stale])
+        con.execute("UPDATE sentences SET advice = NULL WHERE report_id = ?", [stale])
+    unassessed = runner.invoke(app, ["retag", "--db", str(db_file)], catch_exceptions=False)
+    assert "retagged 1 reports" in unassessed.output
+    with wh.connect(db_file, read_only=True) as con:
+        assert wh.first_row(con, "SELECT count(*) FROM sentences WHERE advice IS NULL")[0] == 0
+        assert wh.sighting_count(con) == after
         assert wh.sighting_count(con) == after
 
 

@@ -385,12 +385,14 @@ def add_source(con: duckdb.DuckDBPyConnection, source: SourceRow, report_id: str
 
 
 def reports_to_retag(con: duckdb.DuckDBPyConnection, method: str, version: str, rule: str | None = None) -> list[str]:
-    """Reports whose mentions for ``method`` were not made by ``version``, or (given ``rule``) that have a
-    sighting decided by another rule version."""
+    """Reports whose mentions for ``method`` were not made by ``version``; given ``rule``, also those with a
+    sighting decided by another rule version or a sentence not yet assessed for advice (loaded before it)."""
     rows = con.execute(
         """SELECT report_id FROM reports
            WHERE coalesce(json_extract_string(tagger_versions, '$.' || ?), '') <> ?
-              OR (CAST(? AS VARCHAR) IS NOT NULL AND report_id IN (SELECT report_id FROM sightings WHERE rule <> ?))
+              OR (CAST(? AS VARCHAR) IS NOT NULL
+                  AND (report_id IN (SELECT report_id FROM sightings WHERE rule IS DISTINCT FROM ?)
+                       OR report_id IN (SELECT report_id FROM sentences WHERE advice IS NULL)))
            ORDER BY report_id""",
         [method, version, rule, rule],
     ).fetchall()

@@ -243,7 +243,8 @@ def retag(
 ) -> None:
     """Re-score every report with the current classifier, replacing older classifier mentions.
 
-    Reports already scored by this model are left alone unless an older sighting rule decided them.
+    Reports already scored by this model are left alone unless an older sighting rule decided them or
+    they were loaded before the advice rule.
 
     Example: breachminer retag --db /tmp/bm.duckdb
     """
