@@ -1,9 +1,10 @@
 """The retag flow: re-score stored sentences with the current classifier, one report per transaction.
 
-Reports whose classifier mentions came from another model version (or none), or whose sightings were
-decided by another version of the sighting rule, get their classifier mentions replaced and their
-sightings recomputed from all mentions; the other methods' mentions stay as they are. Re-running with
-the same model and rule changes nothing.
+Reports whose classifier mentions came from another model version (or none), whose sightings were
+decided by another version of the sighting rule, or whose sentences were loaded before the advice rule,
+get their classifier mentions replaced, their advice sentences stored and their sightings recomputed
+from all mentions; the other methods' mentions stay as they are. Re-running with the same model and
+rule changes nothing.
 """
 
 from __future__ import annotations

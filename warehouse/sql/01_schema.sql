@@ -121,7 +121,7 @@ CREATE TABLE IF NOT EXISTS failures (
     resolved_at      TIMESTAMP, -- set when a later run succeeds
     run_id           VARCHAR
 );
--- defender advice ("Audit user accounts…"): its mentions count only as explicit IDs (sighting rule v3);
+-- defender advice ("Audit user accounts…"): its mentions count only as explicit IDs (sighting rules v3 on);
 -- NULL = loaded before the rule and not retagged since
 ALTER TABLE sentences ADD COLUMN IF NOT EXISTS advice BOOLEAN;
 -- added with fetching (older warehouses gain them in place)
