@@ -5,7 +5,9 @@ whose last failure is not due for a retry, fetch URLs into the raw cache (feeds 
 report links), skip bytes already loaded, analyse the rest as Prefect tasks (a process pool:
 extraction is CPU-bound), then load each result in input order in its own transaction (same text or a
 PDF/HTML twin becomes another source of the existing report), recording every failure with its stage
-and when it will be retried. The run's counts go to ``runs``.
+and when it will be retried; last, with the classifier on, re-score the loaded reports that another
+model or sighting rule decided (``flows.retag``: after an upgrade, the nightly run catches up by itself).
+The run's counts go to ``runs``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from extractors.fetch import Fetcher, FetchError, FetchPolicy, RawCache
 from extractors.pipeline import DocumentAnalysis, read_local
 from extractors.sources import SourceItem, collect_sources
 from flows.fetch import Fetched, fetch_all, fetch_policy
+from flows.retag import retag_stale, stale_reports
+from models.classifier import MODEL_DIR, ModelCompatibilityError, TechniqueClassifier, card_version
 from models.tagger import hybrid_analyzer
 from warehouse.lock import writer_lock
 
@@ -183,7 +187,8 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
 
     items = collect_sources(inputs)
     counts = {"sources": len(items), "new": 0, "revised": 0, "unchanged": 0, "duplicate": 0, "failed": 0,
-              "sightings": 0, "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0}
+              "sightings": 0, "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0,
+              "retagged": 0}
     with wh.connect(db_path, catalog=catalog) as con:
         known = wh.known_content_hashes(con)
         current = wh.current_source_hashes(con)
@@ -269,10 +274,28 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         done += 1
         report_progress("analyse", done, counts["sources"])
 
+    # 3. reports decided by another model or sighting rule (loaded before an upgrade) are re-scored
+    if settings.use_classifier:
+        counts["retagged"] = _retag_stale(db_path, settings)
+
     with wh.connect(db_path) as con:
         wh.finish_run(con, run_id, counts)
     logger.info("ingest %s: %s", run_id, counts)
     return {"run_id": run_id, **counts}
+
+
+def _retag_stale(db_path: str, settings: Settings) -> int:
+    """Re-score the reports another model or sighting rule decided; the model loads only when some did."""
+    directory = settings.model_dir or MODEL_DIR
+    version = card_version(directory)
+    if version is None or not stale_reports(db_path, version):
+        return 0
+    try:
+        model = TechniqueClassifier.load(directory)
+    except ModelCompatibilityError as exc:  # the analyses failed on it too, each recorded with this cause
+        get_run_logger().warning("reports decided by another model or rule were left as they are: %s", exc)
+        return 0
+    return retag_stale(db_path, model, settings.sighting_threshold)
 
 
 def _take_fetched(fetched: Fetched, depth: int, cache: RawCache, pending: list[Pending],

@@ -5,6 +5,10 @@ decided by another version of the sighting rule, or whose sentences were loaded 
 get their classifier mentions replaced, their advice sentences stored and their sightings recomputed
 from all mentions; the other methods' mentions stay as they are. Re-running with the same model and
 rule changes nothing.
+
+``retag_stale`` is also the last step of every ingest run that uses the classifier, so a scheduled
+ingest brings a warehouse up to date by itself after the model or the rule changes (an upgrade): the
+frequency tables never mix reports decided by two models or two rules.
 """
 
 from __future__ import annotations
@@ -31,18 +35,33 @@ def retag_flow(db_path: str, model_dir: str | None = None, wait: float = 0.0) ->
     Holds the warehouse's writer lock, like ingest: the two never interleave.
     """
     with writer_lock(db_path, wait, what="retag"):
-        return _retag(db_path, model_dir)
+        settings = get_settings()
+        catalog = AttackCatalog.load(settings.catalog_path)
+        model = TechniqueClassifier.load(model_dir or MODEL_DIR)
+        with wh.connect(db_path, catalog=catalog) as con:
+            total = wh.first_row(con, "SELECT count(*) FROM reports")[0]
+            before = wh.sighting_count(con)
+        retagged = retag_stale(db_path, model, settings.sighting_threshold)
+        with wh.connect(db_path, read_only=True) as con:
+            after = wh.sighting_count(con)
+    get_run_logger().info("retagged %d of %d reports with %s", retagged, total, model.version)
+    return {"retagged": retagged, "unchanged": total - retagged, "model_version": model.version,
+            "sightings_before": before, "sightings_after": after}
 
 
-def _retag(db_path: str, model_dir: str | None) -> dict[str, Any]:
-    settings = get_settings()
-    catalog = AttackCatalog.load(settings.catalog_path)
-    model = TechniqueClassifier.load(model_dir or MODEL_DIR)
-    tagger = ClassifierTagger(model, settings.sighting_threshold)
-    with wh.connect(db_path, catalog=catalog) as con:
-        todo = wh.reports_to_retag(con, tagger.method, tagger.version, RULE_VERSION)
-        total = wh.first_row(con, "SELECT count(*) FROM reports")[0]
-        before = wh.sighting_count(con)
+def stale_reports(db_path: str, model_version: str) -> list[str]:
+    """Reports that ``model_version`` and the current sighting rule did not decide (see the module doc)."""
+    with wh.connect(db_path, read_only=True) as con:
+        return wh.reports_to_retag(con, ClassifierTagger.method, model_version, RULE_VERSION)
+
+
+def retag_stale(db_path: str, model: TechniqueClassifier, sighting_threshold: float | None = None) -> int:
+    """Re-score every stale report with ``model``, one transaction each; returns how many.
+
+    The caller holds the warehouse's writer lock.
+    """
+    tagger = ClassifierTagger(model, sighting_threshold)
+    todo = stale_reports(db_path, tagger.version)
     for done, report_id in enumerate(todo, start=1):
         with wh.connect(db_path, read_only=True) as con:
             sentences = wh.report_sentences(con, report_id)
@@ -53,11 +72,7 @@ def _retag(db_path: str, model_dir: str | None) -> dict[str, Any]:
             wh.replace_method_mentions(con, report_id, tagger.method, tagger.version, fresh, sightings,
                                        sorted(advice_sentences(sentences)))
         report_progress("retag", done, len(todo))
-    with wh.connect(db_path, read_only=True) as con:
-        after = wh.sighting_count(con)
-    get_run_logger().info("retagged %d of %d reports with %s", len(todo), total, model.version)
-    return {"retagged": len(todo), "unchanged": total - len(todo), "model_version": model.version,
-            "sightings_before": before, "sightings_after": after}
+    return len(todo)
 
 
 def run_retag(db_path: str, model_dir: str | None = None) -> dict[str, Any]:

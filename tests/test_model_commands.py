@@ -80,7 +80,34 @@ def test_ingest_uses_the_classifier_and_retag_replaces_it(db_file, monkeypatch) 
     with wh.connect(db_file, read_only=True) as con:
         assert wh.first_row(con, "SELECT count(*) FROM sentences WHERE advice IS NULL")[0] == 0
         assert wh.sighting_count(con) == after
-        assert wh.sighting_count(con) == after
+
+
+@needs_model
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_scheduled_ingest_catches_up_after_the_model_or_rule_changes(db_file, monkeypatch) -> None:
+    """Reports loaded before an upgrade are re-scored by the next ingest, with nothing new to load: the
+    frequency tables never mix two models or two rules, even when nobody runs ``retag``."""
+    manifest = str(SAMPLES.parent / "samples.csv")
+    monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")  # as loaded by a version without the classifier
+    run_ingest([manifest], str(db_file), workers=1)
+    monkeypatch.delenv("BREACHMINER_CLASSIFIER")
+    result = runner.invoke(app, ["ingest", manifest, "--db", str(db_file)], catch_exceptions=False)
+    assert result.exit_code == 0 and "0 new" in result.output
+    assert "4 loaded reports re-scored" in result.output
+    with wh.connect(db_file, read_only=True) as con:
+        versions = con.execute("SELECT DISTINCT model_version FROM mentions WHERE method = 'classifier'").fetchall()
+        assert versions == [(TechniqueClassifier.load().version,)]
+        assert con.execute("SELECT n_new, n_retagged FROM runs ORDER BY started_at DESC LIMIT 1").fetchall() == [
+            (0, 4)]
+        current = wh.sighting_count(con)
+        [(stale,)] = con.execute("SELECT min(report_id) FROM sightings").fetchall()
+    assert run_ingest([manifest], str(db_file), workers=1)["retagged"] == 0  # up to date: nothing to do
+    with wh.connect(db_file) as con:  # one report decided by an older sighting rule
+        con.execute("UPDATE sightings SET rule = 'noisy-or-top2-v2' WHERE report_id = ?", [stale])
+    assert run_ingest([manifest], str(db_file), workers=1)["retagged"] == 1
+    with wh.connect(db_file, read_only=True) as con:
+        assert con.execute("SELECT DISTINCT rule FROM sightings").fetchall() == [(RULE_VERSION,)]
+        assert wh.sighting_count(con) == current
 
 
 @pytest.mark.usefixtures("prefect_harness")

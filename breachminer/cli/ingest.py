@@ -88,7 +88,8 @@ def ingest(
     extras = [f"{result[key]} {label}" for key, label in (
         ("revised", "revised (a new version of a loaded report replaced it)"), ("feeds", "feeds read"),
         ("downloaded", "downloaded"), ("not_modified", "not modified (304)"),
-        ("deferred", "failed before and not due yet (--retry-failed)"), ("offline", "URLs skipped offline"))
+        ("deferred", "failed before and not due yet (--retry-failed)"), ("offline", "URLs skipped offline"),
+        ("retagged", "loaded reports re-scored (decided by another model or sighting rule)"))
         if result.get(key)]
     if extras:
         console.print("  " + ", ".join(extras))

@@ -163,3 +163,4 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_deferred INTEGER;       -- failed be
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_downloaded INTEGER;     -- HTTP bodies received
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_not_modified INTEGER;   -- HTTP 304s
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_revised INTEGER;        -- reports replaced by a new version of their source
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_retagged INTEGER;       -- reports re-scored: decided by another model or rule
