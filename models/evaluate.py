@@ -155,7 +155,7 @@ def train_tram_baseline(data: TrainingData, labels: list[str], n_jobs: int = 2) 
     from sklearn.pipeline import Pipeline
 
     texts = [s.text for s in data.sentences]
-    y = binarize([s.labels for s in data.sentences], labels).toarray()
+    y = binarize([s.all_labels for s in data.sentences], labels).toarray()
     keep = y.sum(axis=0) > 0
     vectorizer = CountVectorizer(max_features=100000)
     x = vectorizer.fit_transform(texts)

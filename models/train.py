@@ -36,10 +36,18 @@ from models.classifier import (
     build_pipeline,
     silence_fragments,
 )
-from models.training_data import LabelledSentence, TrainingData, _slug, leak_form, load_training_data, remove_leaks
+from models.training_data import (
+    EXTRA_LABELS,
+    LabelledSentence,
+    TrainingData,
+    _slug,
+    leak_form,
+    load_training_data,
+    remove_leaks,
+)
 
 # bump when the training procedure changes: part of the model version
-PROCEDURE = "sgd-ovr-cv4-pertech-minwords-vendor-paraphrase-descriptions-v10"
+PROCEDURE = "sgd-ovr-cv4-pertech-minwords-vendor-paraphrase-descriptions-supplementary-v11"
 MIN_EXAMPLES = 5
 CV_FOLDS = 4  # 5 folds scored the same on validation; 4 keep `breachminer train` within 15 min
 GAIN = 0.6  # weight of a true pair against (1 - GAIN) for a false one, per-technique thresholds
@@ -65,11 +73,16 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
+def _file_sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
 def sentences_digest(sentences: Sequence[LabelledSentence]) -> str:
     """SHA-256 of the training sentences actually used (text, labels, source, group), in order."""
     digest = hashlib.sha256()
     for s in sentences:
-        digest.update(json.dumps([s.text, list(s.labels), s.source, s.group]).encode())
+        digest.update(json.dumps([s.text, list(s.labels), s.source, s.group, *([list(s.extra)] if s.extra else [])]
+                                 ).encode())
         digest.update(b"\n")
     return digest.hexdigest()
 
@@ -147,6 +160,18 @@ def judged_labels(labels: list[str], report_labels: dict[str, set[str]], catalog
     """
     annotated = {catalog.parent_of_any(t) for labs in report_labels.values() for t in labs}
     return np.asarray([catalog.parent_of_any(label) in annotated for label in labels], dtype=bool)
+
+
+def training_targets(sentences: Sequence[LabelledSentence], labels: list[str], judged: np.ndarray) -> np.ndarray:
+    """The 0/1 targets the model is fitted on: each sentence's labels, plus its supplementary ones
+    (``LabelledSentence.extra``) for the labels the validation reports cannot judge.
+
+    The supplementary annotation of TRAM's training reports covers only techniques TRAM's annotators
+    never judged, whose silence there is no "no". The judged labels keep TRAM's annotation alone, so the
+    out-of-fold scores, the calibration and the thresholds are exactly what they are without it.
+    """
+    y = binarize([s.labels for s in sentences], labels).toarray()
+    return np.maximum(y, binarize([s.extra for s in sentences], labels).toarray() * ~judged[None, :])
 
 
 def out_of_fold_scores(sentences: list[LabelledSentence], x: Any, y: np.ndarray, labels: list[str], n_folds: int,
@@ -318,7 +343,7 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
     say = progress or (lambda _message: None)
     data = data or load_training_data(data_dir, catalog)
     sentences = data.sentences
-    counts = Counter(label for s in sentences for label in set(s.labels))
+    counts = Counter(label for s in sentences for label in set(s.all_labels))
     labels = sorted(t for t, n in counts.items() if n >= MIN_EXAMPLES and t in catalog.active)
 
     defaults = {name: p.default for name, p in inspect.signature(build_pipeline).parameters.items()
@@ -328,7 +353,6 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
     features = pipeline.named_steps["features"]
     x = features.fit_transform([s.text for s in sentences]).tocsr()
     x.sort_indices()
-    y = binarize([s.labels for s in sentences], labels).toarray()
     fit_args = {k: v for k, v in build_args.items() if k in ("alpha", "epochs", "seed")}
 
     by_report: dict[str, list[LabelledSentence]] = {}
@@ -337,6 +361,7 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
             by_report.setdefault(s.group, []).append(s)
     report_labels = {name: {t for s in rows for t in s.labels} for name, rows in by_report.items()}
     judged = judged_labels(labels, report_labels, catalog)
+    y = training_targets(sentences, labels, judged)
     report_scores, fold_leaks = out_of_fold_scores(sentences, x, y, labels, n_folds, seed, keep, n_jobs, fit_args,
                                                    say, data.report_paraphrases, judged)
     say("calibrating thresholds on the out-of-fold report scores")
@@ -389,6 +414,8 @@ def train(data_dir: Path, catalog: AttackCatalog, seed: int = 20261127, keep: in
             "paraphrased_training_reports": len(data.report_paraphrases),
             "min_examples_per_label": MIN_EXAMPLES,
             "labels_judged_by_validation": int(judged.sum()),
+            "supplementary_labels": {**data.extra_labels, "file": EXTRA_LABELS.name,
+                                     "file_sha256": _file_sha256(EXTRA_LABELS)},
         },
         "pipeline": {
             "features": "word 1-2-gram TF-IDF + char_wb n-gram TF-IDF (bounded vocabularies)",

@@ -24,6 +24,9 @@ Sources (``data_dir`` relative paths) and where to download the same public file
 - ``tram/mjson/*.mjson`` — the annotated full reports, ``data/training/tram2_data/mjson_files/*.mjson``
   (MITRE Annotation Toolkit JSON). File names here are ASCII slugs of the originals (letters, digits and
   ``_``); the held-out list and the TRAM2 ``doc_title`` are matched against these slugs.
+- ``models/tram_extra_labels.csv`` (in this repository, not the data folder) — breachminer's supplementary
+  sentence-level annotation of the TRAM training reports with the techniques outside TRAM's list
+  (``LabelledSentence.extra``; report, sentence number, sentence digest, technique; no text).
 
 Technique IDs go through :meth:`breachminer.catalog.AttackCatalog.resolve`: revoked IDs become their
 replacement (TRAM still uses T1574.002, revoked in ATT&CK v18 for T1574.001); IDs that do not
@@ -37,13 +40,14 @@ Corporation."). TRAM data is Apache-2.0; the annotated texts remain their publis
 from __future__ import annotations
 
 import bisect
+import csv
 import gzip
 import hashlib
 import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,7 @@ from extractors.sentences import split_sentences
 from models.vendor_set import VendorReference, cites, read_vendor_references, read_vendor_texts, technique_ids
 
 HELDOUT_LIST = Path(__file__).with_name("heldout_reports.txt")
+EXTRA_LABELS = Path(__file__).with_name("tram_extra_labels.csv")
 SOURCES = ("attack-procedure", "attack-description", "tram-bootstrap", "tram2", "tram-report", "tram-negative")
 MIN_DESCRIPTION_WORDS = 4  # shorter fragments of a description ("See below.") carry no technique
 MIN_LEAK_WORDS = 6  # sentences shorter than this (normalised words) are never treated as leaks
@@ -81,6 +86,14 @@ class LabelledSentence:
     labels: tuple[str, ...]  # current ATT&CK technique IDs after catalog.resolve(); () = negative example
     source: str  # one of SOURCES
     group: str  # report-level split key: mjson name, tram2 doc_title, "attack:<stix id>", "bootstrap:<n>", ...
+    # techniques outside TRAM's list, from breachminer's own annotation of TRAM's training reports
+    # (``models/tram_extra_labels.csv``); they train the model, never a threshold (see models.train)
+    extra: tuple[str, ...] = ()
+
+    @property
+    def all_labels(self) -> tuple[str, ...]:
+        """What the model learns from this sentence: the source's labels and the supplementary ones."""
+        return self.labels + self.extra if self.extra else self.labels
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,8 @@ class TrainingData:
     # TRAM training report (.mjson name) -> the training sentences that are ATT&CK's paraphrases of it: procedure
     # examples citing the report and their bootstrap near-copies. Cross-validation withholds them with the report.
     report_paraphrases: dict[str, frozenset[LabelledSentence]] = field(default_factory=dict)
+    # the supplementary annotation (tram_extra_labels.csv): pairs in the file, applied, mismatched, not used
+    extra_labels: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per source: sentences, positives, negatives and distinct techniques."""
@@ -492,9 +507,34 @@ def _tram2(reader: _Reader, resolve: _Resolver) -> list[LabelledSentence]:
 _CITES_TECHNIQUE = re.compile(r"\bT\s?1\d{3}\b")
 
 
-def _tram_reports(reader: _Reader, resolve: _Resolver, heldout: set[str],
-                  urls: dict[str, str] | None = None) -> list[LabelledSentence]:
-    """Labelled sentences of the TRAM training reports; each report's ``url:`` goes into ``urls``."""
+def sentence_digest(text: str) -> str:
+    """A report sentence's fingerprint in ``tram_extra_labels.csv``: sha256 of its whitespace-collapsed text, 12 hex."""
+    return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:12]
+
+
+def read_extra_labels(path: Path = EXTRA_LABELS) -> dict[tuple[str, int], tuple[str, tuple[str, ...]]]:
+    """``(report, sentence index) -> (sentence digest, technique IDs as annotated)`` from the supplementary
+    annotation of TRAM's training reports (none when the file is absent)."""
+    if not path.exists():
+        return {}
+    pairs: dict[tuple[str, int], tuple[str, list[str]]] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            key = (row["report"], int(row["sentence"]))
+            pairs.setdefault(key, (row["sentence_sha256"], []))[1].append(row["technique"])
+    return {key: (digest, tuple(ids)) for key, (digest, ids) in pairs.items()}
+
+
+def _tram_reports(reader: _Reader, resolve: _Resolver, heldout: set[str], urls: dict[str, str] | None = None,
+                  extra: dict[tuple[str, int], tuple[str, tuple[str, ...]]] | None = None,
+                  extra_counts: Counter[str] | None = None) -> list[LabelledSentence]:
+    """Labelled sentences of the TRAM training reports; each report's ``url:`` goes into ``urls``.
+
+    ``extra`` (:func:`read_extra_labels`) adds techniques outside TRAM's list to the sentences it names;
+    a pair whose sentence no longer has the recorded digest (another sentence splitter) is not applied.
+    """
+    extra = extra or {}
+    counts = extra_counts if extra_counts is not None else Counter()
     out = []
     for path in sorted((reader.data_dir / "tram" / "mjson").glob("*.mjson")):
         if path.name in heldout:
@@ -502,13 +542,21 @@ def _tram_reports(reader: _Reader, resolve: _Resolver, heldout: set[str],
         doc = reader.json(path)
         if urls is not None:
             urls[path.name] = report_url(doc["signal"])
-        for sentence, cited in label_report_sentences(doc["signal"], mjson_spans(doc)):
+        for index, (sentence, cited) in enumerate(label_report_sentences(doc["signal"], mjson_spans(doc))):
             labels = resolve.labels(sorted(cited))
-            if cited and not labels:
-                continue  # only unknown techniques: neither a usable positive nor a true negative
-            if not cited and _CITES_TECHNIQUE.search(sentence.text):
-                continue  # an ATT&CK table row the annotators skipped (~800 lines): not a true negative
-            out.append(LabelledSentence(sentence.text, labels, "tram-report", path.name))
+            digest, ids = extra.get((path.name, index), ("", ()))
+            if (cited and not labels) or (not cited and _CITES_TECHNIQUE.search(sentence.text)):
+                # only unknown techniques: neither a usable positive nor a true negative; or an ATT&CK
+                # table row the annotators skipped (~800 lines): not a true negative
+                counts["not_used"] += len(ids)
+                continue
+            added: tuple[str, ...] = ()
+            if ids and digest == sentence_digest(sentence.text):
+                added = tuple(t for t in resolve.labels(ids) if t not in labels)
+                counts["applied"] += len(ids)
+            elif ids:
+                counts["mismatched"] += len(ids)
+            out.append(LabelledSentence(sentence.text, labels, "tram-report", path.name, added))
     return out
 
 
@@ -522,14 +570,18 @@ def _negatives(reader: _Reader) -> list[LabelledSentence]:
 
 
 def _dedupe(sentences: Iterable[LabelledSentence]) -> list[LabelledSentence]:
-    """First occurrence of each (source, text, labels)."""
-    seen: set[tuple[str, str, tuple[str, ...]]] = set()
-    out = []
+    """First occurrence of each (source, text, labels); repeats give it their supplementary labels too
+    (a heading repeated in a report, marked at one occurrence)."""
+    position: dict[tuple[str, str, tuple[str, ...]], int] = {}
+    out: list[LabelledSentence] = []
     for s in sentences:
         key = (s.source, s.text, s.labels)
-        if key not in seen:
-            seen.add(key)
+        if key not in position:
+            position[key] = len(out)
             out.append(s)
+        elif not set(s.extra) <= set(out[position[key]].extra):
+            first = out[position[key]]
+            out[position[key]] = replace(first, extra=tuple(sorted(set(first.extra) | set(s.extra))))
     return out
 
 
@@ -580,7 +632,8 @@ def _slug(name: str) -> str:
 
 
 def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str] | None = None,
-                       vendor: list[VendorReference] | None = None) -> TrainingData:
+                       vendor: list[VendorReference] | None = None,
+                       extra_labels: dict[tuple[str, int], tuple[str, tuple[str, ...]]] | None = None) -> TrainingData:
     """All labelled training sentences from ``data_dir``, both evaluation sets withheld and leaks removed.
 
     ``heldout`` names .mjson files (default :func:`read_heldout_names`; ``[]`` holds nothing out).
@@ -598,6 +651,9 @@ def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str
 
     ``report_paraphrases`` maps each TRAM training report that ATT&CK cites to the sentences that
     paraphrase it (kept for training; cross-validation withholds them while it scores that report).
+
+    ``extra_labels`` (default :func:`read_extra_labels`; ``{}`` adds none) adds techniques outside TRAM's
+    list to TRAM training-report sentences (``LabelledSentence.extra``), counted in ``extra_labels``.
     """
     reader = _Reader(Path(data_dir))
     resolve = _Resolver(catalog)
@@ -611,12 +667,14 @@ def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str
     procedures, (heldout_procedures, withheld_procedures) = _attack_procedures(
         objects, resolve, heldout_references, {v.attack_reference for v in vendor})
     training_urls: dict[str, str] = {}
+    extra_counts: Counter[str] = Counter()
+    extra = read_extra_labels() if extra_labels is None else extra_labels
     sentences = _dedupe([
         *procedures,
         *_attack_descriptions(objects, catalog),
         *_bootstrap(reader, resolve),
         *_tram2(reader, resolve),
-        *_tram_reports(reader, resolve, set(heldout_names), training_urls),
+        *_tram_reports(reader, resolve, set(heldout_names), training_urls, extra, extra_counts),
         *_negatives(reader),
     ])
 
@@ -653,4 +711,5 @@ def load_training_data(data_dir: Path, catalog: AttackCatalog, heldout: list[str
         unknown_ids=dict(resolve.unknown.most_common()),
         withheld_vendor=dict(sorted(withheld.items())),
         report_paraphrases=_paraphrase_index(sentences, objects, catalog, training_urls),
+        extra_labels={"pairs": sum(len(ids) for _digest, ids in extra.values()), **dict(sorted(extra_counts.items()))},
     )

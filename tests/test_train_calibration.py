@@ -14,6 +14,7 @@ from models.train import (
     out_of_fold_scores,
     report_folds,
     technique_thresholds,
+    training_targets,
 )
 from models.training_data import LabelledSentence, TrainingData
 
@@ -142,3 +143,20 @@ def test_only_techniques_the_validation_reports_annotate_are_calibrated(catalog)
     truth = {n: {"T1053"} if n == "Report_0.mjson" else set() for n in only}
     vector = technique_thresholds(report_max, truth, labels, catalog, 0.15, 2)
     assert (vector[~judged] == 0.15).all()
+
+
+def test_supplementary_labels_train_only_what_validation_cannot_judge(catalog) -> None:
+    """The supplementary annotation adds positives for techniques outside TRAM's list; a label TRAM's
+    reports judge keeps TRAM's annotation alone, so calibration and thresholds cannot move."""
+    sentences = [
+        LabelledSentence("The actor bought servers and ran schtasks.", ("T1053.005",), "tram-report", "Report_0.mjson",
+                         ("T1053", "T1583.003")),
+        LabelledSentence("Nothing here.", (), "tram-report", "Report_0.mjson", ("T1486",)),
+        LabelledSentence("A procedure example.", ("T1486",), "attack-procedure", "attack:x"),
+    ]
+    labels = ["T1053", "T1053.005", "T1486", "T1583.003"]
+    judged = judged_labels(labels, {"Report_0.mjson": {"T1053.005"}}, catalog)
+    assert judged.tolist() == [True, True, False, False]
+    y = training_targets(sentences, labels, judged)
+    assert y.tolist() == [[0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 1, 0]]  # T1053 (judged) not taken from the extras
+    assert sentences[0].all_labels == ("T1053.005", "T1053", "T1583.003")

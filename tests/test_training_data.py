@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 
 import pytest
 from conftest import SHARED_DATA, needs_shared
 
 from models.training_data import (
+    EXTRA_LABELS,
     SOURCES,
     LabelledSentence,
+    _Reader,
+    _Resolver,
+    _tram_reports,
     attack_bundle_path,
     clean_procedure_text,
     label_report_sentences,
     load_heldout_reports,
     load_training_data,
     mjson_spans,
+    read_extra_labels,
     read_heldout_names,
     references_to,
     remove_leaks,
+    sentence_digest,
     split_report,
     url_key,
 )
@@ -136,6 +143,41 @@ def test_url_key_and_references_to() -> None:
 
 
 # ------------------------------------------------------------------------------ real data
+
+
+def test_the_supplementary_annotation_file_is_clean(catalog) -> None:
+    """``tram_extra_labels.csv`` holds no report text: names, sentence numbers, digests, active IDs."""
+    import csv
+
+    with EXTRA_LABELS.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames == ["report", "sentence", "sentence_sha256", "technique", "certain"]
+        rows = list(reader)
+    assert len(rows) > 3000
+    heldout = set(read_heldout_names())
+    assert all(r["report"].endswith(".mjson") and r["report"] not in heldout for r in rows)
+    assert all(re.fullmatch(r"[0-9a-f]{12}", r["sentence_sha256"]) and r["sentence"].isdigit() for r in rows)
+    assert all(r["technique"] in catalog.active and r["certain"] in ("yes", "no") for r in rows)
+    keys = [(r["report"], r["sentence"], r["technique"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    assert len({r["report"] for r in rows}) >= 110  # of the 121 TRAM training reports (5 have no such technique)
+
+
+def test_supplementary_labels_apply_only_to_the_sentence_they_were_given_for(tmp_path, catalog) -> None:
+    """A pair whose sentence no longer has the recorded digest (another splitter) is counted, not applied."""
+    signal = ("The actor rented a VPS from a hosting provider for its servers.\n\n"
+              "The implant sends its data base64-encoded.")
+    (tmp_path / "tram" / "mjson").mkdir(parents=True)
+    (tmp_path / "tram" / "mjson" / "r.mjson").write_text(json.dumps({"signal": signal, "asets": []}))
+    sentences = [s for s, _ in label_report_sentences(signal, [])]
+    assert len(sentences) == 2
+    extra = {("r.mjson", 0): (sentence_digest(sentences[0].text), ("T1583.003",)),
+             ("r.mjson", 1): ("000000000000", ("T1132.001",))}
+    counts: Counter[str] = Counter()
+    out = _tram_reports(_Reader(tmp_path), _Resolver(catalog), set(), None, extra, counts)
+    assert [(s.labels, s.extra) for s in out] == [((), ("T1583.003",)), ((), ())]
+    assert counts == {"applied": 1, "mismatched": 1}
+    assert read_extra_labels(tmp_path / "absent.csv") == {}
 
 
 @pytest.fixture(scope="module")
@@ -313,3 +355,17 @@ def test_descriptions_give_every_current_technique_its_own_sentences(catalog) ->
         "Adversaries may use Brute Force to flood a user with push notifications.",
     ]  # citations and links stripped, "See below." too short to keep
     assert {(r.labels, r.source, r.group) for r in rows} == {(("T1621",), "attack-description", "description:T1621")}
+
+
+@needs_shared
+def test_supplementary_labels_reach_their_sentences_outside_trams_list(training, catalog) -> None:
+    from models.evaluate import label_universe
+
+    stats = training.extra_labels
+    assert stats["pairs"] > 3000 and not stats.get("mismatched")  # every digest still matches its sentence
+    assert stats["applied"] + stats.get("not_used", 0) == stats["pairs"]
+    tram_parents = {catalog.parent_of_any(t) for t in label_universe(SHARED_DATA, catalog)}
+    extra = [s for s in training.sentences if s.extra]
+    assert len(extra) > 1500 and {s.source for s in extra} == {"tram-report"}
+    assert not {catalog.parent_of_any(t) for s in extra for t in s.extra} & tram_parents
+    assert all(not set(s.extra) & set(s.labels) for s in extra)
