@@ -180,6 +180,16 @@ def test_supplementary_labels_apply_only_to_the_sentence_they_were_given_for(tmp
     assert read_extra_labels(tmp_path / "absent.csv") == {}
 
 
+def test_a_repeated_sentence_keeps_the_supplementary_labels_of_every_occurrence() -> None:
+    """Training keeps one copy of a repeated sentence; an annotator may have marked only one occurrence."""
+    from models.training_data import _dedupe
+
+    heading = LabelledSentence("Cobalt Strike", (), "tram-report", "r.mjson")
+    marked = LabelledSentence("Cobalt Strike", (), "tram-report", "r.mjson", ("T1588.002",))
+    other = LabelledSentence("Cobalt Strike", (), "tram-negative", "negative:0")
+    assert _dedupe([heading, other, marked, heading]) == [marked, other]
+
+
 @pytest.fixture(scope="module")
 def training(catalog):
     return load_training_data(SHARED_DATA, catalog)
