@@ -186,9 +186,9 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
     cache = RawCache(settings.cache_dir)
 
     items = collect_sources(inputs)
-    counts = {"sources": len(items), "new": 0, "revised": 0, "unchanged": 0, "duplicate": 0, "failed": 0,
-              "sightings": 0, "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0,
-              "retagged": 0}
+    counts: dict[str, Any] = {
+        "sources": len(items), "new": 0, "revised": 0, "unchanged": 0, "duplicate": 0, "failed": 0, "sightings": 0,
+        "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0, "retagged": 0, "retag_error": None}
     with wh.connect(db_path, catalog=catalog) as con:
         known = wh.known_content_hashes(con)
         current = wh.current_source_hashes(con)
@@ -276,7 +276,11 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
 
     # 3. reports decided by another model or sighting rule (loaded before an upgrade) are re-scored
     if settings.use_classifier:
-        counts["retagged"] = _retag_stale(db_path, settings)
+        with wh.connect(db_path, read_only=True) as con:
+            before = wh.sighting_count(con)
+        counts["retagged"], counts["retag_error"] = _retag_stale(db_path, settings)
+        with wh.connect(db_path, read_only=True) as con:
+            counts["sightings"] += wh.sighting_count(con) - before  # net, like a revised report's
 
     with wh.connect(db_path) as con:
         wh.finish_run(con, run_id, counts)
@@ -284,18 +288,27 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
     return {"run_id": run_id, **counts}
 
 
-def _retag_stale(db_path: str, settings: Settings) -> int:
-    """Re-score the reports another model or sighting rule decided; the model loads only when some did."""
+def _retag_stale(db_path: str, settings: Settings) -> tuple[int, str | None]:
+    """Re-score the reports another model or sighting rule decided; the model loads only when some did.
+
+    Returns how many were re-scored and, when some were not, why (for the run record); those keep
+    their earlier sightings and stay stale, so the next run tries again.
+    """
     directory = settings.model_dir or MODEL_DIR
     version = card_version(directory)
-    if version is None or not stale_reports(db_path, version):
-        return 0
+    if version is None:
+        return 0, None
+    todo = stale_reports(db_path, version)
+    if not todo:
+        return 0, None
     try:
         model = TechniqueClassifier.load(directory)
-    except ModelCompatibilityError as exc:  # the analyses failed on it too, each recorded with this cause
-        get_run_logger().warning("reports decided by another model or rule were left as they are: %s", exc)
-        return 0
-    return retag_stale(db_path, model, settings.sighting_threshold)
+    except (ModelCompatibilityError, OSError, ValueError) as exc:
+        cause = f"{len(todo)} reports not re-scored: the model did not load: {type(exc).__name__}: {exc}"
+        get_run_logger().error("%s", cause)
+        return 0, cause
+    outcome = retag_stale(db_path, model, settings.sighting_threshold)
+    return outcome.retagged, outcome.cause
 
 
 def _take_fetched(fetched: Fetched, depth: int, cache: RawCache, pending: list[Pending],

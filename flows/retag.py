@@ -9,10 +9,14 @@ rule changes nothing.
 ``retag_stale`` is also the last step of every ingest run that uses the classifier, so a scheduled
 ingest brings a warehouse up to date by itself after the model or the rule changes (an upgrade): the
 frequency tables never mix reports decided by two models or two rules.
+
+A report whose re-scoring fails keeps its earlier mentions and sightings (its transaction never
+commits), the others go on, and the report stays stale, so the next run tries it again.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -41,12 +45,29 @@ def retag_flow(db_path: str, model_dir: str | None = None, wait: float = 0.0) ->
         with wh.connect(db_path, catalog=catalog) as con:
             total = wh.first_row(con, "SELECT count(*) FROM reports")[0]
             before = wh.sighting_count(con)
-        retagged = retag_stale(db_path, model, settings.sighting_threshold)
+        outcome = retag_stale(db_path, model, settings.sighting_threshold)
         with wh.connect(db_path, read_only=True) as con:
             after = wh.sighting_count(con)
-    get_run_logger().info("retagged %d of %d reports with %s", retagged, total, model.version)
-    return {"retagged": retagged, "unchanged": total - retagged, "model_version": model.version,
+    get_run_logger().info("retagged %d of %d reports with %s", outcome.retagged, total, model.version)
+    return {"retagged": outcome.retagged, "unchanged": total - outcome.retagged - len(outcome.failures),
+            "failed": outcome.failures, "model_version": model.version,
             "sightings_before": before, "sightings_after": after}
+
+
+@dataclass
+class RetagOutcome:
+    """What re-scoring did: reports re-scored, and each report that failed with its cause."""
+
+    retagged: int = 0
+    failures: list[str] = field(default_factory=list)  # "<report_id>: <error class>: <message>"
+
+    @property
+    def cause(self) -> str | None:
+        """The failures in one line (None when there were none), for a run record."""
+        if not self.failures:
+            return None
+        more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
+        return f"{len(self.failures)} reports not re-scored, e.g. {self.failures[0]}{more}"
 
 
 def stale_reports(db_path: str, model_version: str) -> list[str]:
@@ -55,24 +76,35 @@ def stale_reports(db_path: str, model_version: str) -> list[str]:
         return wh.reports_to_retag(con, ClassifierTagger.method, model_version, RULE_VERSION)
 
 
-def retag_stale(db_path: str, model: TechniqueClassifier, sighting_threshold: float | None = None) -> int:
-    """Re-score every stale report with ``model``, one transaction each; returns how many.
+def retag_stale(db_path: str, model: TechniqueClassifier, sighting_threshold: float | None = None) -> RetagOutcome:
+    """Re-score every stale report with ``model``, one transaction each.
 
-    The caller holds the warehouse's writer lock.
+    A report that fails is left as it was and stays stale (see the module doc). The caller holds the
+    warehouse's writer lock.
     """
     tagger = ClassifierTagger(model, sighting_threshold)
     todo = stale_reports(db_path, tagger.version)
+    outcome = RetagOutcome()
     for done, report_id in enumerate(todo, start=1):
-        with wh.connect(db_path, read_only=True) as con:
-            sentences = wh.report_sentences(con, report_id)
-            kept = wh.report_mentions(con, report_id, exclude_method=tagger.method)
-        fresh = tagger.tag(sentences)
-        sightings = decide_sightings(kept + fresh, tagger.sighting_threshold, sentences)
-        with wh.connect(db_path) as con:
-            wh.replace_method_mentions(con, report_id, tagger.method, tagger.version, fresh, sightings,
-                                       sorted(advice_sentences(sentences)))
+        try:
+            _retag_report(db_path, report_id, tagger)
+            outcome.retagged += 1
+        except Exception as exc:  # recorded with its cause; the next run retries the report
+            get_run_logger().error("report %s was not re-scored: %s: %s", report_id, type(exc).__name__, exc)
+            outcome.failures.append(f"{report_id}: {type(exc).__name__}: {exc}")
         report_progress("retag", done, len(todo))
-    return len(todo)
+    return outcome
+
+
+def _retag_report(db_path: str, report_id: str, tagger: ClassifierTagger) -> None:
+    with wh.connect(db_path, read_only=True) as con:
+        sentences = wh.report_sentences(con, report_id)
+        kept = wh.report_mentions(con, report_id, exclude_method=tagger.method)
+    fresh = tagger.tag(sentences)
+    sightings = decide_sightings(kept + fresh, tagger.sighting_threshold, sentences)
+    with wh.connect(db_path) as con:
+        wh.replace_method_mentions(con, report_id, tagger.method, tagger.version, fresh, sightings,
+                                   sorted(advice_sentences(sentences)))
 
 
 def run_retag(db_path: str, model_dir: str | None = None) -> dict[str, Any]:

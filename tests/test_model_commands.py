@@ -4,6 +4,7 @@ and the hybrid tagger inside ingest with the shipped model."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -84,13 +85,31 @@ def test_ingest_uses_the_classifier_and_retag_replaces_it(db_file, monkeypatch) 
 
 @needs_model
 @pytest.mark.usefixtures("prefect_harness")
-def test_a_scheduled_ingest_catches_up_after_the_model_or_rule_changes(db_file, monkeypatch) -> None:
+def test_a_scheduled_ingest_catches_up_after_the_model_or_rule_changes(db_file, monkeypatch, tmp_path) -> None:
     """Reports loaded before an upgrade are re-scored by the next ingest, with nothing new to load: the
     frequency tables never mix two models or two rules, even when nobody runs ``retag``."""
     manifest = str(SAMPLES.parent / "samples.csv")
     monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")  # as loaded by a version without the classifier
     run_ingest([manifest], str(db_file), workers=1)
     monkeypatch.delenv("BREACHMINER_CLASSIFIER")
+    with wh.connect(db_file, read_only=True) as con:
+        loaded = wh.sighting_count(con)
+
+    # a botched upgrade: the model file does not match its card. The run records why and completes.
+    broken = tmp_path / "broken-model"
+    shutil.copytree(MODEL_DIR, broken)
+    npz = next(broken.glob("*.npz"))
+    npz.write_bytes(npz.read_bytes()[:-100])
+    monkeypatch.setenv("BREACHMINER_MODEL_DIR", str(broken))
+    result = runner.invoke(app, ["ingest", manifest, "--db", str(db_file)], catch_exceptions=False)
+    assert result.exit_code == 0 and "4 reports not re-scored: the model did not load" in result.output
+    with wh.connect(db_file, read_only=True) as con:
+        [(status, retagged, cause)] = con.execute(
+            "SELECT status, n_retagged, retag_error FROM runs ORDER BY started_at DESC LIMIT 1").fetchall()
+        assert (status, retagged) == ("completed", 0) and "does not match its model card" in cause
+        assert wh.sighting_count(con) == loaded  # nothing lost
+    monkeypatch.delenv("BREACHMINER_MODEL_DIR")
+
     result = runner.invoke(app, ["ingest", manifest, "--db", str(db_file)], catch_exceptions=False)
     assert result.exit_code == 0 and "0 new" in result.output
     assert "4 loaded reports re-scored" in result.output
@@ -100,6 +119,7 @@ def test_a_scheduled_ingest_catches_up_after_the_model_or_rule_changes(db_file, 
         assert con.execute("SELECT n_new, n_retagged FROM runs ORDER BY started_at DESC LIMIT 1").fetchall() == [
             (0, 4)]
         current = wh.sighting_count(con)
+        assert f"({current - loaded:+d} sightings)" in result.output  # the net change, not "0 added"
         [(stale,)] = con.execute("SELECT min(report_id) FROM sightings").fetchall()
     assert run_ingest([manifest], str(db_file), workers=1)["retagged"] == 0  # up to date: nothing to do
     with wh.connect(db_file) as con:  # one report decided by an older sighting rule

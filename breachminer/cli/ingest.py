@@ -83,7 +83,7 @@ def ingest(
         f"[bold]run {result['run_id']}[/bold]: {result['sources']} sources → "
         f"[green]{result['new']} new[/green], {result['unchanged']} unchanged, "
         f"{result['duplicate']} duplicate, [red]{result['failed']} failed[/red] "
-        f"({result['sightings']} sightings added) → {target}",
+        f"({result['sightings']:+d} sightings) → {target}",
     )
     extras = [f"{result[key]} {label}" for key, label in (
         ("revised", "revised (a new version of a loaded report replaced it)"), ("feeds", "feeds read"),
@@ -93,6 +93,9 @@ def ingest(
         if result.get(key)]
     if extras:
         console.print("  " + ", ".join(extras))
+    if result.get("retag_error"):
+        err_console.print(f"  [red]{result['retag_error']}[/red]; they keep their earlier sightings and the next "
+                          "run tries again")
     with wh.connect(target, read_only=True) as con:
         failed = con.execute(
             "SELECT source, stage, error_class, message FROM failures WHERE run_id = ? AND resolved_at IS NULL",

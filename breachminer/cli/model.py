@@ -261,3 +261,8 @@ def retag(
     console.print(f"retagged {result['retagged']} reports with {result['model_version']} "
                   f"({result['unchanged']} already current); sightings {result['sightings_before']} → "
                   f"{result['sightings_after']}")
+    if result["failed"]:
+        for failure in result["failed"]:
+            err_console.print(f"[red]not re-scored[/red] {failure}")
+        fail(f"{len(result['failed'])} reports were not re-scored and keep their earlier sightings; "
+             "run retag again to retry them")

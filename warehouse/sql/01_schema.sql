@@ -156,7 +156,7 @@ CREATE TABLE IF NOT EXISTS runs (
     n_unchanged      INTEGER,   -- same bytes already in the warehouse
     n_duplicate      INTEGER,   -- new bytes, but the same report (same text or PDF/HTML twin)
     n_failed         INTEGER,
-    n_sightings      INTEGER,   -- sightings added
+    n_sightings      INTEGER,   -- net sightings added: new, revised and re-scored reports
     inputs           VARCHAR    -- JSON list of inputs
 );
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_deferred INTEGER;       -- failed before, not due for a retry yet
@@ -164,3 +164,4 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_downloaded INTEGER;     -- HTTP bodi
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_not_modified INTEGER;   -- HTTP 304s
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_revised INTEGER;        -- reports replaced by a new version of their source
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_retagged INTEGER;       -- reports re-scored: decided by another model or rule
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS retag_error VARCHAR;      -- why some stale reports were not re-scored (the next run retries)
