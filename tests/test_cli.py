@@ -1,4 +1,4 @@
-"""The command line as a user runs it: ingest, top (+CSV), sql, evidence, tag --json, attack update.
+"""The command line as a user runs it: ingest, top (+CSV, Navigator layer), sql, evidence, tag --json, attack update.
 
 The end-to-end test over ../shared/data/reports checks report count, PDF/HTML dedupe, the
 image-only failure, an idempotent re-run, and that `top` and its CSV agree with SQL.
@@ -51,10 +51,14 @@ def test_ingest_top_sql_evidence_on_the_sample_corpus(tmp_path, db_file) -> None
     assert result.exit_code == 0, result.output
     assert "4 new" in result.output and "Top 10 techniques over 4 reports" in result.output
     assert "13 URLs skipped offline" in result.output
-    csv_path = tmp_path / "top.csv"
-    result = invoke("top", "-n", "5", "--tactic", "persistence", "--csv", str(csv_path), "--db", str(db_file))
-    assert result.exit_code == 0
+    csv_path, layer_path = tmp_path / "top.csv", tmp_path / "top.json"
+    result = invoke("top", "-n", "5", "--tactic", "persistence", "--csv", str(csv_path), "--layer", str(layer_path),
+                    "--db", str(db_file))
+    assert result.exit_code == 0 and "ATT&CK Navigator layer: 5 techniques" in result.output
     rows = list(csv.DictReader(csv_path.open()))
+    layer = json.loads(layer_path.read_text())  # the same rows, scored by their report counts
+    scores = {t["techniqueID"]: t["score"] for t in layer["techniques"]}
+    assert {r["technique_id"]: int(r["n_reports"]) for r in rows}.items() <= scores.items()
     with wh.connect(db_file, read_only=True) as con:
         expected = con.execute("""SELECT technique_id, n_reports FROM tactic_technique_frequency
                                   WHERE level = 'parent' AND tactic = 'persistence'

@@ -1,7 +1,8 @@
-"""Commands that read the warehouse: ``top``, ``sql``, ``evidence``."""
+"""Commands that read the warehouse: ``top`` (+ CSV, Navigator layer), ``sql``, ``evidence``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,18 +18,26 @@ def top(
     tactic: Annotated[str | None, typer.Option(help="only this tactic (e.g. persistence)")] = None,
     level: Annotated[str, typer.Option(help="parent (sub-techniques rolled up) or exact")] = "parent",
     csv: Annotated[Path | None, typer.Option("--csv", help="also write the table to this CSV file")] = None,
+    layer: Annotated[Path | None, typer.Option(
+        "--layer", help="also write the table as an ATT&CK Navigator layer (JSON, layer format 4.5)")] = None,
     db: DbOption = None,
 ) -> None:
     """The most frequent techniques: reports with a sighting, share of reports, rank.
 
-    Example: breachminer top -n 20 --tactic persistence --csv top.csv
+    The layer colours the same techniques by their report counts; open it in the ATT&CK Navigator
+    ("Open Existing Layer" → "Upload from local").
+
+    Example: breachminer top -n 20 --tactic persistence --csv top.csv --layer top.json
     """
+    from warehouse.exports import navigator_layer
+
     if level not in ("parent", "exact"):
         fail("--level must be 'parent' or 'exact'")
     try:
         with wh.connect(db_path(db), read_only=True) as con:
             frame = wh.top_techniques(con, n, level, tactic)
             total = wh.first_row(con, "SELECT count(*) FROM counted_reports")[0]
+            layer_json = navigator_layer(con, n, level, tactic) if layer else None
     except (wh.WarehouseMissing, wh.WarehouseLocked, ValueError) as exc:
         fail(str(exc))
     title = f"Top {len(frame)} techniques ({level} level{', ' + tactic if tactic else ''}) over {total} reports"
@@ -36,6 +45,11 @@ def top(
     if csv:
         frame.to_csv(csv, index=False)
         console.print(f"wrote {csv}")
+    if layer:
+        layer.write_text(json.dumps(layer_json, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        subs = len(layer_json["techniques"]) - len(frame)
+        console.print(f"wrote {layer} (ATT&CK Navigator layer: {len(frame)} techniques"
+                      + (f" and {subs} of their sub-techniques)" if subs else ")"))
 
 
 def sql(

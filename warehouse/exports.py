@@ -1,0 +1,122 @@
+"""Exports of the frequency tables: an ATT&CK Navigator layer (layer format 4.5).
+
+A layer colours each technique of the Enterprise matrix by how many reports have a sighting of it, so
+the frequency table can be read where detection engineers already plan coverage. It holds the same
+rows as ``breachminer top`` with the same options: the top-N techniques at parent level (sub-techniques
+rolled up; the sub-techniques seen are added with their own counts, shown when a parent is
+expanded) or at exact level, overall or within one
+tactic. Each entry carries its count, share, rank and the newest reports behind it, so a cell in the
+Navigator can be traced back to ``breachminer evidence``.
+
+Layer format: https://github.com/mitre-attack/attack-navigator/blob/master/layers/LAYERFORMATv4_5.md
+The layer names ATT&CK techniques; it carries ATT&CK's notice (``breachminer.catalog.ATTACK_NOTICE``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from breachminer.catalog import ATTACK_NOTICE
+from warehouse.db import first_row, top_techniques
+
+LAYER_FORMAT = "4.5"
+NAVIGATOR_VERSION = "5.1.0"
+EXAMPLE_REPORTS = 3
+# white for no sighting, to a saturated red for the most frequent technique
+GRADIENT_COLORS = ["#ffffff", "#ffe0b2", "#ff8a65", "#d32f2f"]
+
+
+def navigator_layer(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "parent",
+                    tactic: str | None = None) -> dict[str, Any]:
+    """The top-``n`` techniques (as ``top_techniques`` selects them) as a Navigator layer (a JSON object).
+
+    Scores are report counts; the gradient runs from 0 to the largest count. Within a tactic, each entry
+    is tied to that tactic's column (a technique listed under several tactics is coloured only there).
+    """
+    frame = top_techniques(con, n, level, tactic)
+    total = first_row(con, "SELECT count(*) FROM counted_reports")[0]
+    attack_version = (first_row(con, "SELECT value FROM meta WHERE key = 'attack_version'") or [None])[0]
+    shortname = tactic.strip().lower().replace(" ", "-") if tactic else None
+    techniques = []
+    for row in frame.itertuples(index=False):
+        technique_id, n_reports, share = str(row.technique_id), int(row.n_reports), float(row.share)
+        metadata = [{"name": "reports", "value": f"{n_reports} of {total}"},
+                    {"name": "share of reports", "value": f"{share:.1%}"},
+                    {"name": "rank" + (f" in {shortname}" if shortname else ""), "value": str(int(row.rank))}]
+        subs = _sub_techniques(con, technique_id) if level == "parent" else []
+        if subs:
+            metadata += [{"divider": True}] + [{"name": sub_id, "value": f"{sub_name}: {_reports(sub_n)}"}
+                                               for sub_id, sub_name, sub_n, _ in subs]
+        metadata += [{"divider": True}] + [{"name": "report", "value": title}
+                                           for title in _newest_reports(con, technique_id, level)]
+        techniques.append(_entry(technique_id, n_reports, share, total, metadata, shortname))
+        # at parent level, the sub-techniques seen get their own (exact) counts, shown when expanded
+        techniques += [_entry(sub_id, sub_n, sub_share, total, [{"name": "reports", "value": f"{sub_n} of {total}"}],
+                              shortname) for sub_id, _, sub_n, sub_share in subs]
+    scope = f"{level} level" + (f", tactic {shortname}" if shortname else "")
+    highest = max((entry["score"] for entry in techniques), default=1)
+    return {
+        "name": f"breachminer: top {len(frame)} techniques ({scope})",
+        "versions": {"attack": _major(attack_version), "navigator": NAVIGATOR_VERSION, "layer": LAYER_FORMAT},
+        "domain": "enterprise-attack",
+        "description": (
+            f"How many of {total} threat reports have a sighting of each technique ({scope}; a report counts "
+            f"once for each technique its text supports), exported by breachminer on "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC from ATT&CK Enterprise v{attack_version}. {ATTACK_NOTICE}"
+        ),
+        "sorting": 3,  # by score, descending
+        "layout": {"layout": "side", "showID": True, "showName": True, "expandedSubtechniques": "none"},
+        "hideDisabled": False,
+        "techniques": techniques,
+        "gradient": {"colors": GRADIENT_COLORS, "minValue": 0, "maxValue": max(highest, 1)},
+        "legendItems": [],
+        "metadata": [{"name": "reports", "value": str(total)}],
+        "showTacticRowBackground": False,
+        "selectTechniquesAcrossTactics": True,
+        "selectSubtechniquesWithParent": False,
+    }
+
+
+def _entry(technique_id: str, n_reports: int, share: float, total: int, metadata: list[dict[str, Any]],
+           tactic: str | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "techniqueID": technique_id,
+        "score": n_reports,
+        "comment": f"Sighted in {n_reports} of {total} reports ({share:.1%}); "
+                   f"evidence: breachminer evidence {technique_id}",
+        "enabled": True,
+        "metadata": metadata,
+        "showSubtechniques": False,
+    }
+    if tactic:
+        entry["tactic"] = tactic
+    return entry
+
+
+def _reports(n: int) -> str:
+    return f"{n} report" if n == 1 else f"{n} reports"
+
+
+def _sub_techniques(con: duckdb.DuckDBPyConnection, parent_id: str) -> list[tuple[str, str, int, float]]:
+    return con.execute(
+        """SELECT technique_id, technique_name, n_reports, share FROM technique_frequency
+           WHERE level = 'exact' AND technique_id LIKE ? ORDER BY n_reports DESC, technique_id""",
+        [parent_id + ".%"],
+    ).fetchall()
+
+
+def _newest_reports(con: duckdb.DuckDBPyConnection, technique_id: str, level: str) -> list[str]:
+    rows = con.execute(
+        """SELECT coalesce(title, report_id) FROM report_techniques WHERE level = ? AND technique_id = ?
+           ORDER BY published DESC NULLS LAST, report_id LIMIT ?""",
+        [level, technique_id, EXAMPLE_REPORTS],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _major(attack_version: str | None) -> str:
+    """Navigator names ATT&CK by its major version ("18" for 18.1)."""
+    return str(attack_version).split(".")[0] if attack_version else ""
