@@ -346,6 +346,7 @@ def evaluate_annotated(reports_dir: Path, catalog: AttackCatalog, model: Techniq
     second = {name: second_labels.get(name, set()) for name in truth}
     results["second_annotator"] = {
         "truth_pairs": sum(len(t) for t in second.values()),
+        "frequency_parent": frequency_agreement(second, truth, catalog.parent_of_any),
         "agreement_f1": {"parent": _agreement(truth, second, catalog.parent_of_any),
                          "exact": _agreement(truth, second, lambda t: t)},
         "methods": _summary(_table(predicted, second, active, catalog)),
@@ -370,6 +371,47 @@ def _labelled_scores(labelled: LabelledSet, predicted: dict[str, dict[str, set[s
         "ignored_labels": [vars(i) for i in labelled.ignored],
         "methods": _summary(table),
         "hybrid_margin_parent_micro": margins(predicted, truth, universe, catalog.parent_of_any) if truth else None,
+        "frequency_parent": {method: frequency_agreement(_within(predicted[method], universe), truth,
+                                                         catalog.parent_of_any) for method in predicted},
+    }
+
+
+def _within(predicted: dict[str, set[str]], universe: set[str]) -> dict[str, set[str]]:
+    """Predictions of the parent techniques a set judges (as its parent-level F1 counts them)."""
+    parents = {AttackCatalog.parent_of_any(t) for t in universe}
+    return {name: {t for t in techniques if AttackCatalog.parent_of_any(t) in parents}
+            for name, techniques in predicted.items()}
+
+
+def frequency_agreement(predicted: dict[str, set[str]], truth: dict[str, set[str]], level: Callable[[str], str],
+                        ks: tuple[int, ...] = (10, 20), n_largest: int = 5) -> dict[str, Any]:
+    """How close a method's frequency table (reports per technique, at ``level``) is to the annotators'.
+
+    The question the product answers is "which techniques are most frequent", so besides per-report
+    F1 this compares the two tables themselves: Spearman's rank correlation of the report counts over
+    every technique either side counts at least once, how many of the annotators' top-k techniques
+    are in the method's top-k (ties broken by ID), and the techniques counted most too often and too
+    rarely.
+    """
+    from scipy.stats import spearmanr
+
+    counted = Counter(level(t) for name in truth for t in {level(t) for t in predicted.get(name, ())})
+    true = Counter(level(t) for name in truth for t in {level(t) for t in truth[name]})
+    techniques = sorted(set(counted) | set(true))
+    if len(techniques) < 2:
+        return {"techniques": len(techniques), "spearman": None, "top_overlap": {}, "over": [], "under": []}
+    rho = spearmanr([counted[t] for t in techniques], [true[t] for t in techniques]).statistic
+
+    def top(counts: Counter[str], k: int) -> set[str]:
+        return set(sorted(counts, key=lambda t: (-counts[t], t))[:k])
+
+    difference = sorted(techniques, key=lambda t: (counted[t] - true[t], t))
+    return {
+        "techniques": len(techniques),
+        "spearman": round(float(rho), 4),
+        "top_overlap": {str(k): len(top(counted, k) & top(true, k)) for k in ks},
+        "over": [[t, counted[t], true[t]] for t in reversed(difference[-n_largest:]) if counted[t] > true[t]],
+        "under": [[t, counted[t], true[t]] for t in difference[:n_largest] if counted[t] < true[t]],
     }
 
 

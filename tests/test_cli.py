@@ -152,7 +152,7 @@ def test_tables_fit_an_80_column_log(monkeypatch) -> None:
     from rich.console import Console
 
     from breachminer.cli import common
-    from breachminer.cli.model import _method_table, _top_techniques_table
+    from breachminer.cli.model import _frequency_table, _method_table, _top_techniques_table
 
     out = io.StringIO()
     monkeypatch.setattr(common, "console", Console(file=out, width=80, soft_wrap=True))  # as the CLI's
@@ -170,6 +170,9 @@ def test_tables_fit_an_80_column_log(monkeypatch) -> None:
     methods = ["id", "name", "lexicon", "classifier", "hybrid", "tram-baseline"]
     common.console.print(_top_techniques_table(
         [{"technique": "T1027", "support": 46, **{m: {"f1": 0.86} for m in methods}}], methods))
+    agreement = {"spearman": 0.7061, "top_overlap": {"10": 7, "20": 16},
+                 "under": [["T1036", 7, 22], ["T1041", 12, 18]], "over": [["T1106", 13, 7], ["T1140", 22, 16]]}
+    common.console.print(_frequency_table("Frequency", {**{m: agreement for m in methods}, "2nd annotator": agreement}))
     text = out.getvalue()
     assert "privilege-escalation" in text and "…" not in text
     lines = text.splitlines()
@@ -179,3 +182,4 @@ def test_tables_fit_an_80_column_log(monkeypatch) -> None:
     assert {"initial-access", "persistence", "privilege-escalation"} <= set(tactics)
     assert text.count(".702/.856/.771") == 8 and "tram-baseline" in text
     assert all(method in text for method in methods) and text.count("0.86") == len(methods)
+    assert text.count("T1036 7/22") == len(methods) + 1 and text.count("T1140 22/16") == len(methods) + 1

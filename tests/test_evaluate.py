@@ -48,3 +48,20 @@ def test_the_interval_is_seeded_and_widens_when_reports_disagree() -> None:
     assert first == again
     low, high = first["methods"]["lexicon"]["ci95"]
     assert low < first["methods"]["lexicon"]["margin"] < high and high - low > 0.1
+
+
+def test_frequency_agreement_compares_the_two_frequency_tables() -> None:
+    from models.evaluate import frequency_agreement
+
+    parent = lambda t: t.split(".")[0]  # noqa: E731
+    truth = {"r1": {"T1036.005", "T1059.001", "T1105"}, "r2": {"T1036", "T1059"}, "r3": {"T1036.004", "T1486"}}
+    predicted = {"r1": {"T1059.001", "T1059.003", "T1105", "T1027"}, "r2": {"T1059", "T1027"}, "r3": {"T1027"}}
+    agreement = frequency_agreement(predicted, truth, parent, ks=(2,))
+    # reports per parent: method T1059 2, T1027 3, T1105 1; annotators T1036 3, T1059 2, T1105 1, T1486 1
+    assert agreement["techniques"] == 5
+    assert agreement["under"] == [["T1036", 0, 3], ["T1486", 0, 1]]  # most under-counted first
+    assert agreement["over"] == [["T1027", 3, 0]]
+    assert agreement["top_overlap"] == {"2": 1}  # annotators' top 2: T1036, T1059; the method's: T1027, T1059
+    assert -1 < agreement["spearman"] < 0.5
+    assert frequency_agreement(truth, truth, parent)["spearman"] == 1.0
+    assert frequency_agreement(truth, truth, parent)["over"] == [] == frequency_agreement(truth, truth, parent)["under"]

@@ -148,6 +148,9 @@ def _print_annotated(annotated: dict[str, Any]) -> None:
         f"Against the second annotator ({second['truth_pairs']} pairs; the two agree at parent micro-F1 "
         f"{_score(agreement['parent'])}, exact {_score(agreement['exact'])}), parent micro-F1: "
         + ", ".join(f"{m} {_score(v['parent']['micro']['f1'])}" for m, v in second["methods"].items()))
+    console.print(_frequency_table(
+        "Annotated shared reports: each method's frequency table (reports per parent technique) against the "
+        "first annotator's", {**annotated["frequency_parent"], "2nd annotator": second["frequency_parent"]}))
 
 
 def _evaluate_labelled(labels: Path, universe: str, catalog: Any, model: Any, data: Path | None, baseline: bool,
@@ -182,6 +185,8 @@ def _evaluate_labelled(labels: Path, universe: str, catalog: Any, model: Any, da
         f"Your labelled reports: {results['reports']} documents, {results['truth_pairs']} report-technique "
         f"pairs, predictions judged over {scope} (model {results['model_version']})", results["methods"]))
     console.print(_margin_table(results["hybrid_margin_parent_micro"]))
+    console.print(_frequency_table("Each method's frequency table (reports per parent technique) against your labels'",
+                                   results["frequency_parent"]))
     console.print(_top_techniques_table(results["top20_parent"], list(results["methods"]),
                                         "The 20 most frequent techniques in your labels (parent level, F1)"))
     if json_out:
@@ -220,6 +225,26 @@ def _margin_table(margins: dict[str, Any]) -> Any:
     for method, values in margins["methods"].items():
         low, high = values["ci95"]
         table.add_row(method, f"{100 * values['margin']:+.1f}", f"{100 * low:+.1f} to {100 * high:+.1f}")
+    return table
+
+
+def _frequency_table(title: str, frequency: dict[str, dict[str, Any]]) -> Any:
+    """How close each method's frequency table is to the annotators' (``models.evaluate.frequency_agreement``)."""
+    table = compact_table(title, caption="ρ: Spearman over the techniques either side counts\n"
+                                         "top-k: how many of the annotators' top k are in the method's top k\n"
+                                         "n/m: reports counted by the method / by the annotators")
+    table.add_column("method", no_wrap=True)
+    table.add_column("ρ", justify="right", no_wrap=True)
+    for k in ("10", "20"):
+        table.add_column(f"top-{k}", justify="right", no_wrap=True)
+    table.add_column("most under-counted")
+    table.add_column("most over-counted")
+    for method, values in frequency.items():
+        if values["spearman"] is None:
+            continue
+        overlap = (str(values["top_overlap"].get(k, "")) for k in ("10", "20"))
+        worst = ("\n".join(f"{t} {n}/{m}" for t, n, m in values[side][:2]) for side in ("under", "over"))
+        table.add_row(method, _score(values["spearman"]), *overlap, *worst)
     return table
 
 
