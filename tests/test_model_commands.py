@@ -189,6 +189,11 @@ def test_evaluate_writes_the_table(tmp_path) -> None:
         assert abs(margin["margin"] - (f1["hybrid"] - f1[method])) < 1e-3
     hybrid, single = results["methods"]["hybrid"]["parent"]["micro"]["f1"], results["methods"]["id"]["parent"]
     assert hybrid > single["micro"]["f1"]
+    completed = results["heldout_completed"]  # the same predictions, TRAM's annotation completed
+    assert "TRAM's annotation completed" in result.output
+    assert completed["truth_pairs_parent"] > completed["tram_pairs_parent"] * 1.2
+    precision = {m: completed["methods"][m]["parent"]["micro"]["precision"] for m in ("hybrid", "classifier")}
+    assert all(precision[m] > results["methods"][m]["parent"]["micro"]["precision"] for m in precision)
     vendor = results["vendor"]  # real vendor reports against MITRE's mapping of them
     assert "Vendor set" in result.output
     assert vendor["reports"] == 11 and vendor["skipped"] == {}

@@ -145,6 +145,23 @@ def test_url_key_and_references_to() -> None:
 # ------------------------------------------------------------------------------ real data
 
 
+def test_the_heldout_completion_file_is_clean(catalog) -> None:
+    """``heldout_completed.csv``: report-level IDs only, for the held-out reports, under TRAM's parents."""
+    import csv
+
+    from models.evaluate import HELDOUT_COMPLETION, read_heldout_completion
+
+    with HELDOUT_COMPLETION.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames == ["report", "technique", "certain"]
+        rows = list(reader)
+    assert {r["report"] for r in rows} == set(read_heldout_names())  # all 30, nothing else
+    assert all(r["technique"] in catalog.active and r["certain"] in ("yes", "no") for r in rows)
+    assert len({(r["report"], r["technique"]) for r in rows}) == len(rows) > 600
+    completion = read_heldout_completion(catalog)
+    assert sum(map(len, completion.values())) == len(rows)
+
+
 def test_the_supplementary_annotation_file_is_clean(catalog) -> None:
     """``tram_extra_labels.csv`` holds no report text: names, sentence numbers, digests, active IDs."""
     import csv

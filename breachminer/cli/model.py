@@ -102,6 +102,14 @@ def evaluate(
         results["methods"]))
     console.print(_margin_table(results["hybrid_margin_parent_micro"]))
     console.print(_top_techniques_table(results["top20_parent"], list(results["methods"])))
+    completed = results.get("heldout_completed")
+    if completed:
+        console.print(_method_table(
+            f"The same held-out reports, TRAM's annotation completed by a blind annotation of the techniques under "
+            f"its ~50 parents ({completed['tram_pairs_parent']} → {completed['truth_pairs_parent']} report-technique "
+            "pairs, parent level): how much of the precision lost above is TRAM's annotators' silence",
+            completed["methods"]))
+        console.print(_margin_table(completed["hybrid_margin_parent_micro"]))
     vendor_results = results.get("vendor")
     if vendor_results:
         for name, why in vendor_results["skipped"].items():
