@@ -35,10 +35,30 @@ def _valid_layer(layer: dict, catalog) -> dict[str, dict]:
     for entry in layer["techniques"]:
         assert entry["techniqueID"] in catalog.active, entry["techniqueID"]  # Navigator knows it
         assert isinstance(entry["score"], int) and gradient["minValue"] <= entry["score"] <= gradient["maxValue"]
-        for item in entry["metadata"]:
-            assert item == {"divider": True} or (isinstance(item["name"], str) and isinstance(item["value"], str))
+        assert all(set(item) == {"name", "value"} and all(isinstance(v, str) for v in item.values())
+                   for item in entry["metadata"])
         entries[entry["techniqueID"]] = entry
+    _loads_in_mitres_library(layer)
     return entries
+
+
+def _loads_in_mitres_library(layer: dict) -> None:
+    """MITRE's own layer library (mitreattack-python, a dependency) reads the layer back without a
+    complaint and keeps every technique, score and metadata item."""
+    import contextlib
+    import io
+
+    from mitreattack.navlayers import Layer
+
+    complaints = io.StringIO()
+    with contextlib.redirect_stdout(complaints), contextlib.redirect_stderr(complaints):
+        loaded = Layer()
+        loaded.from_dict(json.loads(json.dumps(layer)))
+        back = loaded.to_dict()
+    assert complaints.getvalue() == ""
+    assert back["versions"]["layer"] == "4.5" and back["domain"] == "enterprise-attack"
+    assert [(t["techniqueID"], t.get("score"), len(t.get("metadata", []))) for t in back.get("techniques", [])] == [
+        (t["techniqueID"], t["score"], len(t["metadata"])) for t in layer["techniques"]]
 
 
 def test_parent_layer_scores_are_report_counts_with_their_sub_techniques(con, catalog) -> None:

@@ -25,8 +25,9 @@ from warehouse.db import first_row, top_techniques
 LAYER_FORMAT = "4.5"
 NAVIGATOR_VERSION = "5.1.0"
 EXAMPLE_REPORTS = 3
-# white for no sighting, to a saturated red for the most frequent technique
-GRADIENT_COLORS = ["#ffffff", "#ffe0b2", "#ff8a65", "#d32f2f"]
+# white for no sighting, to a saturated red for the most frequent technique (two colours: MITRE's
+# mitreattack-python cannot read a gradient with more colours than its score range has steps)
+GRADIENT_COLORS = ["#ffffff", "#d32f2f"]
 
 
 def navigator_layer(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "parent",
@@ -47,11 +48,9 @@ def navigator_layer(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "p
                     {"name": "share of reports", "value": f"{share:.1%}"},
                     {"name": "rank" + (f" in {shortname}" if shortname else ""), "value": str(int(row.rank))}]
         subs = _sub_techniques(con, technique_id) if level == "parent" else []
-        if subs:
-            metadata += [{"divider": True}] + [{"name": sub_id, "value": f"{sub_name}: {_reports(sub_n)}"}
-                                               for sub_id, sub_name, sub_n, _ in subs]
-        metadata += [{"divider": True}] + [{"name": "report", "value": title}
-                                           for title in _newest_reports(con, technique_id, level)]
+        # no divider objects: MITRE's mitreattack-python (navlayers) drops them with a warning
+        metadata += [{"name": sub_id, "value": f"{sub_name}: {_reports(sub_n)}"} for sub_id, sub_name, sub_n, _ in subs]
+        metadata += [{"name": "report", "value": title} for title in _newest_reports(con, technique_id, level)]
         techniques.append(_entry(technique_id, n_reports, share, total, metadata, shortname))
         # at parent level, the sub-techniques seen get their own (exact) counts, shown when expanded
         techniques += [_entry(sub_id, sub_n, sub_share, total, [{"name": "reports", "value": f"{sub_n} of {total}"}],
