@@ -29,7 +29,6 @@ Neither set is used to choose anything.
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from collections import Counter
@@ -248,21 +247,14 @@ def evaluate(data_dir: Path, catalog: AttackCatalog, model: TechniqueClassifier,
 
 
 def read_heldout_completion(catalog: AttackCatalog, path: Path = HELDOUT_COMPLETION) -> dict[str, set[str]]:
-    """``report -> techniques`` from ``heldout_completed.csv`` (revoked IDs resolved; none when absent).
+    """``report -> techniques`` from ``heldout_completed.csv`` (none when absent).
 
     TRAM's annotators marked some sentences of each report for about 50 techniques; a blind, complete
     annotation of the 30 held-out reports for the same techniques finds about 40% more report-level
     pairs (parent level). Added to TRAM's own labels, it is the truth of the "completed" held-out table.
+    The file has the layout of the other annotation files (``document``, ``technique``, ``certain``).
     """
-    if not path.exists():
-        return {}
-    completion: dict[str, set[str]] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            technique = catalog.resolve(row["technique"]).technique_id
-            if technique in catalog.active:
-                completion.setdefault(row["report"], set()).add(technique)
-    return completion
+    return read_labels(path, catalog)[0] if path.exists() else {}
 
 
 def _completed_scores(predicted: dict[str, dict[str, set[str]]], truth: dict[str, set[str]],

@@ -217,3 +217,28 @@ def test_train_without_data_is_a_clear_error(tmp_path, monkeypatch) -> None:
     result = runner.invoke(app, ["train", "--data", str(tmp_path / "nothing")])
     assert result.exit_code == 1 and "no training data" in result.output
     assert Path(tmp_path).exists()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_report_that_fails_re_scoring_keeps_its_sightings_and_is_retried(db_file, monkeypatch) -> None:
+    """One damaged report (a stored sentence without text) fails alone: the others are re-scored, it keeps
+    what it had, the run records why, and the next run re-scores it once it is readable."""
+    manifest = str(SAMPLES.parent / "samples.csv")
+    monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")
+    run_ingest([manifest], str(db_file), workers=1)
+    monkeypatch.delenv("BREACHMINER_CLASSIFIER")
+    with wh.connect(db_file) as con:
+        [(damaged,)] = con.execute("SELECT min(report_id) FROM reports").fetchall()
+        before = con.execute("SELECT technique_id FROM sightings WHERE report_id = ? ORDER BY 1", [damaged]).fetchall()
+        [(text,)] = con.execute("SELECT text FROM sentences WHERE report_id = ? AND sentence_index = 0",
+                                [damaged]).fetchall()
+        con.execute("UPDATE sentences SET text = NULL WHERE report_id = ? AND sentence_index = 0", [damaged])
+    result = run_ingest([manifest], str(db_file), workers=1)
+    assert result["retagged"] == 3 and result["retag_error"].startswith(f"1 reports not re-scored, e.g. {damaged}: ")
+    with wh.connect(db_file) as con:
+        kept = con.execute("SELECT technique_id FROM sightings WHERE report_id = ? ORDER BY 1", [damaged]).fetchall()
+        assert kept == before  # its transaction never committed
+        assert con.execute("SELECT retag_error FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()[0]
+        con.execute("UPDATE sentences SET text = ? WHERE report_id = ? AND sentence_index = 0", [text, damaged])
+    again = run_ingest([manifest], str(db_file), workers=1)
+    assert again["retagged"] == 1 and again["retag_error"] is None

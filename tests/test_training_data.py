@@ -153,11 +153,11 @@ def test_the_heldout_completion_file_is_clean(catalog) -> None:
 
     with HELDOUT_COMPLETION.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        assert reader.fieldnames == ["report", "technique", "certain"]
+        assert reader.fieldnames == ["document", "technique", "certain"]
         rows = list(reader)
-    assert {r["report"] for r in rows} == set(read_heldout_names())  # all 30, nothing else
+    assert {r["document"] for r in rows} == set(read_heldout_names())  # all 30, nothing else
     assert all(r["technique"] in catalog.active and r["certain"] in ("yes", "no") for r in rows)
-    assert len({(r["report"], r["technique"]) for r in rows}) == len(rows) > 600
+    assert len({(r["document"], r["technique"]) for r in rows}) == len(rows) > 600
     completion = read_heldout_completion(catalog)
     assert sum(map(len, completion.values())) == len(rows)
 
