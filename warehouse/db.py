@@ -595,11 +595,16 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, counts: dict[str, An
 # ------------------------------------------------------------------------------------- queries
 
 
+def tactic_shortname(tactic: str) -> str:
+    """ATT&CK's shortname for a tactic given by shortname or name ("Defense Evasion" → "defense-evasion")."""
+    return tactic.strip().lower().replace(" ", "-")
+
+
 def top_techniques(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "parent",
                    tactic: str | None = None) -> Any:
     """Top-N techniques as a pandas DataFrame, overall or within one tactic (shortname or name)."""
     if tactic:
-        shortname = tactic.strip().lower().replace(" ", "-")
+        shortname = tactic_shortname(tactic)
         known = {row[0] for row in con.execute("SELECT shortname FROM attack_tactics").fetchall()}
         if shortname not in known:
             raise ValueError(f"unknown tactic {tactic!r}; one of: {', '.join(sorted(known))}")

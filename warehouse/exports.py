@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from breachminer.catalog import ATTACK_NOTICE
-from warehouse.db import first_row, top_techniques
+from warehouse.db import first_row, tactic_shortname, top_techniques
 
 LAYER_FORMAT = "4.5"
 NAVIGATOR_VERSION = "5.1.0"
@@ -40,7 +40,7 @@ def navigator_layer(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "p
     frame = top_techniques(con, n, level, tactic)
     total = first_row(con, "SELECT count(*) FROM counted_reports")[0]
     attack_version = (first_row(con, "SELECT value FROM meta WHERE key = 'attack_version'") or [None])[0]
-    shortname = tactic.strip().lower().replace(" ", "-") if tactic else None
+    shortname = tactic_shortname(tactic) if tactic else None
     techniques = []
     for row in frame.itertuples(index=False):
         technique_id, n_reports, share = str(row.technique_id), int(row.n_reports), float(row.share)
