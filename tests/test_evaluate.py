@@ -1,4 +1,4 @@
-"""The evaluation arithmetic: per-document micro scores and the hybrid's bootstrap margins."""
+"""The evaluation arithmetic: micro, macro and per-document scores, and the hybrid's bootstrap margins."""
 
 from __future__ import annotations
 
@@ -65,3 +65,26 @@ def test_frequency_agreement_compares_the_two_frequency_tables() -> None:
     assert -1 < agreement["spearman"] < 0.5
     assert frequency_agreement(truth, truth, parent)["spearman"] == 1.0
     assert frequency_agreement(truth, truth, parent)["over"] == [] == frequency_agreement(truth, truth, parent)["under"]
+
+
+def test_per_document_scores_average_each_reports_own_score() -> None:
+    truth = {"big": {f"T10{i:02d}" for i in range(10)}, "small": {"T1486"}, "empty": set()}
+    predicted = {"big": {f"T10{i:02d}" for i in range(10)}, "small": {"T1027"}, "empty": {"T1059"}}
+    universe = set().union(*truth.values(), *predicted.values())
+    result = scores(predicted, truth, universe, identity)
+    # pooled: 10 TP, 2 FP, 1 FN; per document: big 1.0, small 0.0 ("empty" has nothing to find: left out)
+    assert result["micro"]["f1"] == round(20 / 23, 4)
+    assert result["per_document"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    nothing = scores({"big": set()}, {"big": {"T1000"}}, {"T1000"}, identity)
+    assert nothing["per_document"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+
+
+def test_macro_f05_weighs_precision_more_than_recall() -> None:
+    truth = {f"r{i}": {"T1486"} for i in range(4)}
+    precise = {"r0": {"T1486"}}  # P 1, R .25
+    greedy = {f"r{i}": {"T1486", "T1027"} for i in range(4)}  # T1486 P 1 R 1; T1027 P 0
+    universe = {"T1486", "T1027"}
+    assert scores(precise, truth, universe, identity)["macro"]["f05"] == round(1.25 * 0.25 / (0.25 + 0.25), 4)
+    assert scores(precise, truth, universe, identity)["macro"]["f05"] > scores(precise, truth, universe,
+                                                                               identity)["macro"]["f1"]
+    assert scores(greedy, truth, universe, identity)["macro"]["f05"] == 0.5  # mean of 1.0 and 0.0

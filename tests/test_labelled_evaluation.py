@@ -116,6 +116,7 @@ def test_evaluate_labels_on_the_annotated_samples(tmp_path) -> None:
         predicted = {row["report"]: set(row[method]) for row in results["per_report"]}
         recomputed = scores(predicted, truth, set(catalog.active), catalog.parent_of_any)["micro"]
         assert recomputed == levels["parent"]["micro"], method
+    assert "In the measures published report-level mappers quote" in result.output
     evidence = {(row["document"], row["technique"]) for row in truth_rows}
     assert all((row["report"], t) in evidence for row in results["per_report"] for t in row["truth"])
 

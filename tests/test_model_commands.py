@@ -177,8 +177,9 @@ def test_evaluate_writes_the_table(tmp_path) -> None:
     assert set(results["methods"]) == {"id", "name", "lexicon", "classifier", "hybrid"}
     for levels in results["methods"].values():
         for level in ("parent", "exact"):
-            for kind in ("micro", "macro"):
+            for kind in ("micro", "per_document"):
                 assert set(levels[level][kind]) == {"precision", "recall", "f1"}
+            assert set(levels[level]["macro"]) == {"precision", "recall", "f1", "f05"}
     assert len(results["top20_parent"]) == 20
     margins = results["hybrid_margin_parent_micro"]["methods"]  # with a bootstrap interval over the 30 reports
     assert set(margins) == {"id", "name", "lexicon", "classifier"} and "hybrid minus each method" in result.output
@@ -189,8 +190,15 @@ def test_evaluate_writes_the_table(tmp_path) -> None:
         assert abs(margin["margin"] - (f1["hybrid"] - f1[method])) < 1e-3
     hybrid, single = results["methods"]["hybrid"]["parent"]["micro"]["f1"], results["methods"]["id"]["parent"]
     assert hybrid > single["micro"]["f1"]
+    for method, levels in results["methods"].items():  # the measures published mappers quote
+        assert 0 < levels["parent"]["per_document"]["f1"] <= 1 and 0 < levels["parent"]["macro"]["f05"] <= 1, method
+    assert "In the measures published report-level mappers quote" in result.output
     completed = results["heldout_completed"]  # the same predictions, TRAM's annotation completed
     assert "TRAM's annotation completed" in result.output
+    bound = completed["completed_truth_vs_tram"]["parent"]  # finding all the reports hold, on TRAM's labels
+    assert bound["recall"] == 1.0 and bound["precision"] == round(completed["tram_pairs_parent"]
+                                                                  / completed["truth_pairs_parent"], 4)
+    assert "A tagger that found exactly this completed truth" in result.output
     assert completed["truth_pairs_parent"] > completed["tram_pairs_parent"] * 1.2
     precision = {m: completed["methods"][m]["parent"]["micro"]["precision"] for m in ("hybrid", "classifier")}
     assert all(precision[m] > results["methods"][m]["parent"]["micro"]["precision"] for m in precision)
