@@ -64,6 +64,16 @@ def test_ingest_top_sql_evidence_on_the_sample_corpus(tmp_path, db_file) -> None
                                   WHERE level = 'parent' AND tactic = 'persistence'
                                   ORDER BY rank_in_tactic LIMIT 5""").fetchall()
     assert [(r["technique_id"], int(r["n_reports"])) for r in rows] == expected
+    recent = tmp_path / "recent.csv"  # ranked by time-decayed prevalence, the same numbers as the SQL macro
+    result = invoke("top", "-n", "3", "--half-life", "2", "--csv", str(recent), "--db", str(db_file))
+    assert result.exit_code == 0 and "2-year half-life" in result.output
+    with wh.connect(db_file, read_only=True) as con:
+        expected = con.execute("""SELECT technique_id, decayed_share FROM technique_prevalence_decayed(2)
+                                  WHERE level = 'parent' ORDER BY decayed_share DESC, technique_id
+                                  LIMIT 3""").fetchall()
+    assert [(r["technique_id"], float(r["decayed_share"])) for r in csv.DictReader(recent.open())] == expected
+    result = invoke("top", "--half-life", "2", "--layer", str(layer_path), "--db", str(db_file))
+    assert result.exit_code == 1 and "without --half-life" in result.output
     result = invoke("sql", "select level, count(*) as n from technique_frequency group by level order by level",
                     "--db", str(db_file))
     assert result.exit_code == 0 and "exact" in result.output and "parent" in result.output

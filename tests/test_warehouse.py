@@ -15,12 +15,12 @@ from breachminer.records import Mention, Sentence, Sighting
 from warehouse.lock import WriterBusy, writer_lock
 
 
-def load(con, rid, techniques, published=date(2020, 1, 1), title=None, publisher="Pub"):
+def load(con, rid, techniques, published=date(2020, 1, 1), title=None, publisher="Pub", published_year=None):
     sentences = [Sentence(i, i * 10, i * 10 + 9, f"sentence {i}") for i in range(len(techniques))]
     mentions = [Mention(i, t, "id", 0.97, t, 0, 5, "active", "id-1") for i, t in enumerate(techniques)]
     sightings = [Sighting(t, 0.97, ("id",), 1, 1, "test") for t in dict.fromkeys(techniques)]
     report = wh.ReportRow(rid, rid * 4, title or rid, publisher, published, "text", 100, None, [1, 2, 3],
-                          f"/src/{rid}", {"id": "id-1"})
+                          f"/src/{rid}", {"id": "id-1"}, published_year=published_year)
     source = wh.SourceRow(f"/src/{rid}", f"bytes-{rid}", "text", 100)
     wh.load_report(con, report, source, sentences, mentions, sightings, "run1")
 
@@ -81,6 +81,35 @@ def test_by_year_and_evidence(con) -> None:
     assert rows == [(2020, 1.0, None), (2021, 0.5, -0.5)]
     frame = wh.evidence(con, "T1486")
     assert set(frame["report_id"]) == {"r1", "r2"} and set(frame["sentence"]) == {"sentence 0"}
+
+
+def test_time_decayed_prevalence_weighs_recent_reports_more(con) -> None:
+    load(con, "old", ["T1486"], published=date(2014, 9, 1))
+    load(con, "new", ["T1486", "T1059.001"], published=date(2020, 9, 1))
+    load(con, "new2", ["T1059.003"], published=date(2020, 9, 1))
+    load(con, "year-only", ["T1059.001"], published=None, published_year=2020)  # counts from 1 July
+    load(con, "undated", ["T1486"], published=None)  # left out: it has no age
+    weight = {"old": 0.5 ** (2192 / (365.25 * 3)), "new": 1.0, "new2": 1.0,
+              "year-only": 0.5 ** (62 / (365.25 * 3))}
+    total = sum(weight.values())
+    rows = {r[0]: r[1:] for r in con.execute(
+        """SELECT technique_id, n_reports, dated_reports, share, decayed_share, trend, rank, reference_date
+           FROM technique_prevalence WHERE level = 'parent'""").fetchall()}
+    ransomware = (weight["old"] + weight["new"]) / total  # 2 of 4 dated reports, one of them 6 years older
+    assert rows["T1486"] == (2, 4, 0.5, round(ransomware, 4), round(ransomware - 0.5, 4), 2, date(2020, 9, 1))
+    assert rows["T1059"][:3] == (3, 4, 0.75) and rows["T1059"][5] == 1
+    assert rows["T1059"][3] == round((1 + 1 + weight["year-only"]) / total, 4) and rows["T1059"][4] > 0
+    # the half-life is a parameter; a long one comes close to the plain share
+    slow = dict(con.execute("SELECT technique_id, decayed_share FROM technique_prevalence_decayed("
+                            "half_life_years := 1000) WHERE level = 'parent'").fetchall())
+    assert abs(slow["T1486"] - 0.5) < 0.01
+    top = wh.top_techniques(con, 5, half_life=3)
+    assert top["technique_id"].tolist() == ["T1059", "T1486"] and top["rank"].tolist() == [1, 2]
+    assert top["decayed_share"].tolist() == [rows["T1059"][3], rows["T1486"][3]]
+    execution = wh.top_techniques(con, 5, tactic="Execution", half_life=3)  # within one tactic
+    assert execution["technique_id"].tolist() == ["T1059"]
+    with pytest.raises(ValueError, match="positive number of years"):
+        wh.top_techniques(con, 5, half_life=0)
 
 
 def test_by_publisher(con) -> None:
@@ -145,6 +174,8 @@ def test_read_only_sees_this_versions_views_before_any_write(db_file, catalog) -
         load(con, "r1", ["T1486"], publisher="Example Labs")
     raw = duckdb.connect(str(db_file))  # what an older version left behind
     raw.execute("DROP VIEW technique_frequency_by_publisher")
+    raw.execute("DROP VIEW technique_prevalence")
+    raw.execute("DROP MACRO TABLE technique_prevalence_decayed")
     raw.execute("CREATE OR REPLACE VIEW counted_reports AS SELECT * FROM reports WHERE false")
     raw.execute("UPDATE meta SET value = 'older' WHERE key = 'views_digest'")
     raw.close()
@@ -152,6 +183,8 @@ def test_read_only_sees_this_versions_views_before_any_write(db_file, catalog) -
         assert con.execute("SELECT publisher, n_reports FROM technique_frequency_by_publisher "
                            "WHERE level = 'exact'").fetchall() == [("Example Labs", 1)]
         assert wh.top_techniques(con, 5)["technique_id"].tolist() == ["T1486"]
+        assert con.execute("SELECT n_reports FROM technique_prevalence WHERE level = 'exact'").fetchall() == [(1,)]
+        assert wh.top_techniques(con, 5, half_life=2)["technique_id"].tolist() == ["T1486"]
     with wh.connect(db_file):  # the next write migrates the stored views
         pass
     with wh.connect(db_file, read_only=True) as con:

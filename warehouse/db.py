@@ -116,11 +116,16 @@ def _session_views(con: duckdb.DuckDBPyConnection) -> None:
         return
     views = (SQL_DIR / VIEWS_FILE).read_text(encoding="utf-8")
     try:
-        con.execute(views.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW"))
+        con.execute(views.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW")
+                    .replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO"))
     except duckdb.Error:  # never shadow some views and not others
         temp_views = "SELECT view_name FROM duckdb_views() WHERE database_name = 'temp' AND NOT internal"
         for (name,) in con.execute(temp_views).fetchall():
             con.execute(f'DROP VIEW IF EXISTS temp.main."{name}"')
+        temp_macros = ("SELECT DISTINCT function_name FROM duckdb_functions() WHERE database_name = 'temp' "
+                       "AND function_type = 'table_macro'")
+        for (name,) in con.execute(temp_macros).fetchall():
+            con.execute(f'DROP MACRO TABLE IF EXISTS temp.main."{name}"')
 
 
 # ------------------------------------------------------------------------------- ATT&CK tables
@@ -601,13 +606,30 @@ def tactic_shortname(tactic: str) -> str:
 
 
 def top_techniques(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "parent",
-                   tactic: str | None = None) -> Any:
-    """Top-N techniques as a pandas DataFrame, overall or within one tactic (shortname or name)."""
+                   tactic: str | None = None, half_life: float | None = None) -> Any:
+    """Top-N techniques as a pandas DataFrame, overall or within one tactic (shortname or name).
+
+    With ``half_life`` (years), ranked by time-decayed prevalence (``technique_prevalence_decayed``)
+    instead of the plain report count.
+    """
+    shortname = None
     if tactic:
         shortname = tactic_shortname(tactic)
         known = {row[0] for row in con.execute("SELECT shortname FROM attack_tactics").fetchall()}
         if shortname not in known:
             raise ValueError(f"unknown tactic {tactic!r}; one of: {', '.join(sorted(known))}")
+    if half_life is not None:
+        if not half_life > 0:
+            raise ValueError(f"the half-life must be a positive number of years, not {half_life}")
+        return con.execute(
+            """SELECT row_number() OVER (ORDER BY decayed_share DESC, technique_id) AS rank, technique_id,
+                      technique_name, n_reports, share, decayed_share, trend
+               FROM technique_prevalence_decayed(half_life_years := ?)
+               WHERE level = ? AND (? IS NULL OR list_contains(tactics, ?))
+               ORDER BY decayed_share DESC, technique_id LIMIT ?""",
+            [float(half_life), level, shortname, shortname, n],
+        ).df()
+    if shortname:
         return con.execute(
             """SELECT rank_in_tactic AS rank, technique_id, technique_name, n_reports, report_share AS share,
                       share_in_tactic, cumulative_share

@@ -20,27 +20,39 @@ def top(
     csv: Annotated[Path | None, typer.Option("--csv", help="also write the table to this CSV file")] = None,
     layer: Annotated[Path | None, typer.Option(
         "--layer", help="also write the table as an ATT&CK Navigator layer (JSON, layer format 4.5)")] = None,
+    half_life: Annotated[float | None, typer.Option(
+        "--half-life", help="rank by time-decayed prevalence instead: a report's weight halves every this many "
+                            "years before the newest report", show_default=False)] = None,
     db: DbOption = None,
 ) -> None:
     """The most frequent techniques: reports with a sighting, share of reports, rank.
 
     The layer colours the same techniques by their report counts; open it in the ATT&CK Navigator
-    ("Open Existing Layer" → "Upload from local").
+    ("Open Existing Layer" → "Upload from local"). With --half-life, recent reports weigh more
+    (decayed_share; trend = decayed_share - share, > 0 when a technique is reported more lately).
 
     Example: breachminer top -n 20 --tactic persistence --csv top.csv --layer top.json
+    Recent first: breachminer top -n 20 --half-life 2
     """
     from warehouse.exports import navigator_layer
 
     if level not in ("parent", "exact"):
         fail("--level must be 'parent' or 'exact'")
+    if half_life is not None and layer:
+        fail("--layer scores techniques by their report counts; write it without --half-life")
     try:
         with wh.connect(db_path(db), read_only=True) as con:
-            frame = wh.top_techniques(con, n, level, tactic)
+            frame = wh.top_techniques(con, n, level, tactic, half_life)
             total = wh.first_row(con, "SELECT count(*) FROM counted_reports")[0]
+            dated = wh.first_row(con, "SELECT count(*) FROM counted_reports "
+                                      "WHERE published IS NOT NULL OR published_year IS NOT NULL")[0]
             layer_json = navigator_layer(con, n, level, tactic) if layer else None
     except (wh.WarehouseMissing, wh.WarehouseLocked, ValueError) as exc:
         fail(str(exc))
     title = f"Top {len(frame)} techniques ({level} level{', ' + tactic if tactic else ''}) over {total} reports"
+    if half_life is not None:
+        title = (f"Top {len(frame)} techniques by prevalence with a {half_life:g}-year half-life ({level} level"
+                 f"{', ' + tactic if tactic else ''}) over the {dated} dated of {total} reports")
     print_frame(frame, title)
     if csv:
         frame.to_csv(csv, index=False)

@@ -109,6 +109,41 @@ SELECT c.level, c.year, c.technique_id, c.technique_name, c.n_reports, y.year_re
            AS share_change
 FROM counts c JOIN per_year y USING (year);
 
+-- Time-decayed prevalence: recent reports weigh more. A report's weight halves every
+-- `half_life_years` before the newest dated report (a fixed point, so the table does not drift while
+-- no report arrives); a report dated by year only counts from 1 July. Undated reports are left out.
+-- `share` is the plain share over the same dated reports; `trend` = decayed_share - share (> 0: the
+-- technique is reported more in recent reports than over the whole period).
+CREATE OR REPLACE MACRO technique_prevalence_decayed(half_life_years := 3.0) AS TABLE
+WITH dated AS (
+    SELECT report_id, coalesce(published, make_date(published_year, 7, 1)) AS report_date
+    FROM counted_reports WHERE published IS NOT NULL OR published_year IS NOT NULL
+),
+weighted AS (
+    SELECT report_id, report_date,
+           pow(0.5, date_diff('day', report_date, max(report_date) OVER ()) / (365.25 * half_life_years))
+               AS weight
+    FROM dated
+),
+total AS (SELECT count(*) AS n, sum(weight) AS w, max(report_date) AS newest FROM weighted),
+per AS (
+    SELECT rt.level, rt.technique_id, any_value(rt.technique_name) AS technique_name,
+           any_value(rt.tactics) AS tactics, count(*) AS n_reports, sum(w.weight) AS weight,
+           max(w.report_date) AS last_published
+    FROM report_techniques rt JOIN weighted w USING (report_id)
+    GROUP BY rt.level, rt.technique_id
+)
+SELECT per.level, per.technique_id, per.technique_name, per.tactics, per.n_reports,
+       total.n AS dated_reports, round(per.n_reports / total.n, 4) AS share,
+       round(per.weight / total.w, 4) AS decayed_share,
+       round(per.weight / total.w - per.n_reports / total.n, 4) AS trend,
+       rank() OVER (PARTITION BY per.level ORDER BY per.weight DESC) AS rank,
+       per.last_published, total.newest AS reference_date, half_life_years
+FROM per, total;
+
+CREATE OR REPLACE VIEW technique_prevalence AS
+SELECT * FROM technique_prevalence_decayed();
+
 -- Per publisher (names compared without case or surrounding spaces; reports without one are left out):
 -- what each vendor reports most, so one prolific vendor's emphasis can be told apart from a trend.
 CREATE OR REPLACE VIEW technique_frequency_by_publisher AS
