@@ -34,11 +34,13 @@ from extractors.feeds import parse_feed
 from extractors.fetch import Fetcher, FetchError, FetchPolicy, RawCache
 from extractors.pipeline import DocumentAnalysis, read_local
 from extractors.sources import SourceItem, collect_sources
+from extractors.taggers.lexicon import load_lexicon
 from flows.fetch import Fetched, fetch_all, fetch_policy
 from flows.retag import retag_stale, stale_reports
 from models.classifier import MODEL_DIR, ModelCompatibilityError, TechniqueClassifier, card_version
 from models.tagger import hybrid_analyzer
 from warehouse.lock import writer_lock
+from warehouse.priorities import sync_lexicon_ratings
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         "sources": len(items), "new": 0, "revised": 0, "unchanged": 0, "duplicate": 0, "failed": 0, "sightings": 0,
         "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0, "retagged": 0, "retag_error": None}
     with wh.connect(db_path, catalog=catalog) as con:
+        sync_lexicon_ratings(con, ((e.technique_id, e.key, e.fidelity) for e in load_lexicon(catalog)))
         known = wh.known_content_hashes(con)
         current = wh.current_source_hashes(con)
         signatures = wh.report_signatures(con)

@@ -51,6 +51,10 @@ def test_ingest_top_sql_evidence_on_the_sample_corpus(tmp_path, db_file) -> None
     assert result.exit_code == 0, result.output
     assert "4 new" in result.output and "Top 10 techniques over 4 reports" in result.output
     assert "13 URLs skipped offline" in result.output
+    with wh.connect(db_file, read_only=True) as con:  # the lexicon's ratings, for technique_priority
+        assert con.execute("SELECT count(*) FROM lexicon_ratings").fetchone()[0] > 300
+        assert con.execute("SELECT count(*) FROM technique_priority WHERE signal_reason LIKE 'family%'"
+                           ).fetchone()[0] > 0
     csv_path, layer_path = tmp_path / "top.csv", tmp_path / "top.json"
     result = invoke("top", "-n", "5", "--tactic", "persistence", "--csv", str(csv_path), "--layer", str(layer_path),
                     "--db", str(db_file))

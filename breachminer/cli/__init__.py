@@ -2,6 +2,7 @@
 
 - ``ingest``, ``tag`` (cli/ingest.py): documents in;
 - ``top``, ``sql``, ``evidence``, ``failures`` (cli/query.py): tables out;
+- ``prioritize`` (cli/prioritize.py): the techniques to detect first;
 - ``train``, ``evaluate``, ``retag`` (cli/model.py): the trained classifier;
 - ``attack update`` (cli/attack.py): the ATT&CK catalog;
 - ``serve`` (cli/serve.py): ingest on a schedule.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from breachminer.cli import attack, ingest, model, query, serve
+from breachminer.cli import attack, ingest, model, prioritize, query, serve
 
 app = typer.Typer(
     name="breachminer",
@@ -26,6 +27,7 @@ app.command("top")(query.top)
 app.command("sql")(query.sql)
 app.command("evidence")(query.evidence)
 app.command("failures")(query.failures)
+app.command("prioritize")(prioritize.prioritize)
 app.command("train")(model.train)
 app.command("evaluate")(model.evaluate)
 app.command("retag")(model.retag)

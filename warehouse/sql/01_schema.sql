@@ -165,3 +165,29 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_not_modified INTEGER;   -- HTTP 304s
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_revised INTEGER;        -- reports replaced by a new version of their source
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_retagged INTEGER;       -- reports re-scored: decided by another model or rule
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS retag_error VARCHAR;      -- why some stale reports were not re-scored (the next run retries)
+
+-- Prioritization inputs (DESIGN.md §6; README "Prioritization") -----------------------------
+-- The lexicon's observables and their fidelity ratings, the signal-to-noise a technique gets by
+-- default; replaced whole from extractors/data/lexicon.yaml by every ingest and prioritize.
+CREATE TABLE IF NOT EXISTS lexicon_ratings (
+    technique_id     VARCHAR,
+    observable       VARCHAR,   -- the lexicon entry's key, e.g. mshta
+    fidelity         VARCHAR    -- high | medium | low
+);
+
+-- The user's profile (`breachminer prioritize --profile FILE`), replaced whole by each one stored.
+-- No row: nothing declared (every weight 1, collection not scored).
+CREATE TABLE IF NOT EXISTS priority_profile (
+    source           VARCHAR,   -- the file it was read from
+    stored_at        TIMESTAMP,
+    telemetry        VARCHAR[], -- ATT&CK data components collected; NULL: not declared
+    w_prevalence     DOUBLE,    -- exponents of the parts in the priority
+    w_signal         DOUBLE,
+    w_collection     DOUBLE
+);
+
+CREATE TABLE IF NOT EXISTS priority_signal (
+    technique_id     VARCHAR,   -- the user's own signal-to-noise rating, overriding the lexicon's
+    signal           DOUBLE,    -- 0-1
+    note             VARCHAR
+);

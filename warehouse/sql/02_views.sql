@@ -176,3 +176,126 @@ FROM mentions m
 JOIN counted_reports r USING (report_id)
 JOIN attack_techniques t USING (technique_id)
 JOIN sentences s ON s.report_id = m.report_id AND s.sentence_index = m.sentence_index;
+
+-- Prioritization (DESIGN.md §6): which techniques to build detections for first, each score with
+-- its parts so an analyst can disagree with one of them.
+--   prevalence  share of reports with a sighting, relative to the most frequent technique (0-1)
+--   signal      exact level: the user's rating (priority_signal), else the best fidelity the lexicon
+--               gives one of the technique's observables (high 1.0, medium 0.6, low 0.3), else 0.5
+--               (unrated). Parent level: the user's rating of the parent, else the mean of its family
+--               members' signals weighted by how many reports sight each (what you would detect)
+--   collection  share of the technique's ATT&CK data components the user collects; 0.5 when ATT&CK
+--               lists none; not scored (NULL, counts as 1) until the profile declares telemetry
+--   priority    prevalence^w_prevalence * signal^w_signal * collection^w_collection
+-- Kill chain: each technique is placed in the one of its tactics where it ranks best (ties: earlier in
+-- the chain); `pick` lists every tactic's best technique first, then every tactic's second, and so
+-- on (`pick_round`), so the first picks cover the chain instead of ten variants of one tactic.
+CREATE OR REPLACE VIEW technique_priority AS
+WITH profile AS (
+    SELECT p.telemetry, coalesce(p.w_prevalence, 1.0) AS w_prevalence, coalesce(p.w_signal, 1.0) AS w_signal,
+           coalesce(p.w_collection, 1.0) AS w_collection
+    FROM (SELECT 1) one LEFT JOIN (SELECT * FROM priority_profile LIMIT 1) p ON true
+),
+frequency AS (
+    SELECT f.level, f.technique_id, f.technique_name, f.n_reports, f.share,
+           f.share / max(f.share) OVER (PARTITION BY f.level) AS prevalence,
+           (SELECT count(*) FROM counted_reports) AS total_reports
+    FROM technique_frequency f
+),
+own_rating AS (  -- the user's own rating of a technique, at either level
+    SELECT technique_id, signal, 'your profile' || coalesce(': ' || note, '') AS reason
+    FROM priority_signal QUALIFY row_number() OVER (PARTITION BY technique_id) = 1
+),
+lexicon_best AS (  -- the best-rated lexicon observable of each technique
+    SELECT technique_id, CASE fidelity WHEN 'high' THEN 1.0 WHEN 'medium' THEN 0.6 ELSE 0.3 END AS signal,
+           'lexicon: ' || observable || ' (' || fidelity || ')' AS reason
+    FROM lexicon_ratings
+    QUALIFY row_number() OVER (PARTITION BY technique_id
+                               ORDER BY CASE fidelity WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END,
+                                        observable) = 1
+),
+exact_signal AS (
+    SELECT f.technique_id, f.n_reports, t.parent_id,
+           coalesce(o.signal, l.signal, 0.5) AS signal, coalesce(o.reason, l.reason, 'unrated') AS reason
+    FROM frequency f
+    JOIN attack_techniques t USING (technique_id)
+    LEFT JOIN own_rating o USING (technique_id)
+    LEFT JOIN lexicon_best l USING (technique_id)
+    WHERE f.level = 'exact'
+),
+family_signal AS (
+    SELECT parent_id AS technique_id, sum(signal * n_reports) / sum(n_reports) AS signal,
+           'family as sighted: ' || string_agg(printf('%s %.2f ×%d', technique_id, signal, n_reports), ', '
+                                               ORDER BY n_reports DESC, technique_id) AS reason
+    FROM exact_signal GROUP BY parent_id
+),
+components AS (
+    SELECT t.technique_id,
+           CASE WHEN len(t.data_components) > 0 THEN t.data_components
+                ELSE coalesce((SELECT list_sort(list_distinct(flatten(list(s.data_components))))
+                               FROM attack_techniques s WHERE s.parent_id = t.technique_id), []) END
+               AS data_components
+    FROM attack_techniques t
+),
+scored AS (
+    SELECT f.*, c.data_components, p.w_prevalence, p.w_signal, p.w_collection,
+           CASE f.level WHEN 'exact' THEN e.signal ELSE coalesce(o.signal, fs.signal, 0.5) END AS signal,
+           CASE f.level WHEN 'exact' THEN e.reason ELSE coalesce(o.reason, fs.reason, 'unrated') END AS signal_reason,
+           CASE WHEN p.telemetry IS NOT NULL
+                THEN list_filter(c.data_components, lambda x: list_contains(p.telemetry, x)) END AS collected,
+           CASE WHEN p.telemetry IS NOT NULL
+                THEN list_filter(c.data_components, lambda x: NOT list_contains(p.telemetry, x)) END AS missing
+    FROM frequency f
+    CROSS JOIN profile p
+    LEFT JOIN components c USING (technique_id)
+    LEFT JOIN exact_signal e ON f.level = 'exact' AND e.technique_id = f.technique_id
+    LEFT JOIN own_rating o ON o.technique_id = f.technique_id
+    LEFT JOIN family_signal fs ON fs.technique_id = f.technique_id
+),
+prioritized AS (
+    SELECT *,
+           CASE WHEN collected IS NULL THEN NULL
+                WHEN len(data_components) = 0 THEN 0.5
+                ELSE len(collected) / len(data_components) END AS collection
+    FROM scored
+),
+final AS (
+    SELECT *, pow(prevalence, w_prevalence) * pow(signal, w_signal) * pow(coalesce(collection, 1.0), w_collection)
+                  AS priority
+    FROM prioritized
+),
+per_tactic AS (
+    SELECT f.level, f.technique_id, tt.tactic, a.kill_chain_order,
+           row_number() OVER (PARTITION BY f.level, tt.tactic ORDER BY f.priority DESC, f.technique_id)
+               AS rank_in_tactic
+    FROM final f
+    JOIN attack_technique_tactics tt USING (technique_id)
+    JOIN attack_tactics a ON a.shortname = tt.tactic
+),
+home AS (
+    SELECT * FROM per_tactic
+    QUALIFY row_number() OVER (PARTITION BY level, technique_id ORDER BY rank_in_tactic, kill_chain_order) = 1
+),
+placed AS (
+    SELECT f.*, h.tactic, h.kill_chain_order,
+           row_number() OVER (PARTITION BY f.level, h.tactic ORDER BY f.priority DESC, f.technique_id) AS pick_round
+    FROM final f LEFT JOIN home h USING (level, technique_id)
+)
+SELECT level,
+       row_number() OVER (PARTITION BY level ORDER BY pick_round, priority DESC, technique_id) AS pick,
+       pick_round, tactic, technique_id, technique_name, n_reports, share,
+       round(prevalence, 4) AS prevalence, round(signal, 4) AS signal, signal_reason,
+       round(collection, 4) AS collection, data_components, collected, missing,
+       round(priority, 4) AS priority,
+       rank() OVER (PARTITION BY level ORDER BY priority DESC) AS priority_rank,
+       printf('prevalence %.2f (%d of %d reports) · signal %.2f (%s) · collection %s', prevalence, n_reports,
+              total_reports, signal, signal_reason,
+              CASE WHEN collection IS NULL THEN 'not scored (no telemetry declared)'
+                   WHEN len(data_components) = 0 THEN '0.50 (ATT&CK lists no data component)'
+                   WHEN len(missing) = 0 THEN printf('%.2f (all %d data components)', collection,
+                                                     len(data_components))
+                   ELSE printf('%.2f (%d of %d data components; missing %s)', collection, len(collected),
+                               len(data_components), array_to_string(missing, ', ')) END)
+       || CASE WHEN w_prevalence = 1 AND w_signal = 1 AND w_collection = 1 THEN ''
+               ELSE printf(' · weights %.2f / %.2f / %.2f', w_prevalence, w_signal, w_collection) END AS why
+FROM placed;

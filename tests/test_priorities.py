@@ -1,0 +1,144 @@
+"""Prioritization (DESIGN.md §6): the profile file, the technique_priority view's parts, and the command."""
+
+from __future__ import annotations
+
+import csv
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+from warehouse_rows import load
+
+import warehouse.db as wh
+from breachminer.cli import app
+from breachminer.priority_profile import ProfileError, load_profile, parse_profile
+from warehouse.priorities import priorities, store_profile, stored_profile, sync_lexicon_ratings
+
+runner = CliRunner()
+RATINGS = [("T1218.005", "mshta", "high"), ("T1218.011", "rundll32", "medium"),
+           ("T1059.001", "encoded-powershell", "high"), ("T1059.001", "bare-powershell", "low")]
+
+
+@pytest.fixture()
+def con(db_file, catalog):
+    with wh.connect(db_file, catalog=catalog) as connection:
+        yield connection
+
+
+def view(con, level: str = "parent") -> dict[str, dict]:
+    frame = con.execute("SELECT * FROM technique_priority WHERE level = ? ORDER BY pick", [level]).df()
+    return {row["technique_id"]: row for row in frame.to_dict("records")}
+
+
+def test_a_profile_is_read_and_checked_against_the_catalog(tmp_path, catalog) -> None:
+    path = tmp_path / "profile.yaml"
+    path.write_text("telemetry: [process creation, 'Command  Execution', Process Creation]\n"
+                    "signal:\n  T1086: 0.9\n  T1218.011: {score: 0.2, note: rundll32 is everywhere here}\n"
+                    "weights: {signal: 0.5}\n")
+    with pytest.raises(ProfileError, match=r"T1086: was revoked; use T1059\.001"):
+        load_profile(path, catalog)
+    path.write_text(path.read_text().replace("T1086", "T1059.001"))
+    profile = load_profile(path, catalog)
+    assert profile.telemetry == ("Process Creation", "Command Execution")  # ATT&CK's spelling, once each
+    assert [(r.technique_id, r.score, r.note) for r in profile.signal] == [
+        ("T1059.001", 0.9, None), ("T1218.011", 0.2, "rundll32 is everywhere here")]
+    assert profile.weights == {"prevalence": 1.0, "signal": 0.5, "collection": 1.0}
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert load_profile(empty, catalog).telemetry is None  # nothing declared
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"telemetry": ["Process Creaton"]}, "did you mean 'Process Creation'"),
+    ({"telemetry": "Process Creation"}, "must be a list"),
+    ({"signal": {"T1059.001": 1.5}}, "from 0 to 1"),
+    ({"signal": {"T9999": 0.5}}, "not an ATT&CK technique"),
+    ({"weights": {"signal": -1}}, "≥ 0"),
+    ({"weights": {"fidelity": 1}}, "unknown weight"),
+    ({"telemetery": []}, "unknown key 'telemetery'"),
+    (["Process Creation"], "expected a mapping"),
+])
+def test_a_bad_profile_says_what_is_wrong(catalog, raw, message) -> None:
+    with pytest.raises(ProfileError, match=message):
+        parse_profile(raw, catalog, "p.yaml")
+
+
+def test_each_part_of_the_priority_and_its_reason(con, catalog) -> None:
+    load(con, "r1", ["T1059.001", "T1218.005"])
+    load(con, "r2", ["T1059.001", "T1218.011"])
+    load(con, "r3", ["T1059.003"])
+    load(con, "r4", ["T1566.001"])
+    sync_lexicon_ratings(con, RATINGS)
+    assert sync_lexicon_ratings(con, reversed(RATINGS)) is False  # unchanged: not rewritten
+    exact = view(con, "exact")
+    assert (exact["T1059.001"]["signal"], exact["T1059.001"]["signal_reason"]) == (
+        1.0, "lexicon: encoded-powershell (high)")  # its best-rated observable
+    assert (exact["T1218.011"]["signal"], exact["T1059.003"]["signal_reason"]) == (0.6, "unrated")
+    parent = view(con)
+    # a parent's signal: its family's, weighted by the reports that sight each member
+    assert parent["T1059"]["signal"] == round((1.0 * 2 + 0.5 * 1) / 3, 4)
+    assert parent["T1218"]["signal"] == 0.8 and parent["T1566"]["signal"] == 0.5
+    assert [parent[t]["prevalence"] for t in ("T1059", "T1218", "T1566")] == [1.0, round(2 / 3, 4), round(1 / 3, 4)]
+    assert pd.isna(parent["T1059"]["collection"])  # no telemetry declared: not scored
+    assert "not scored (no telemetry declared)" in parent["T1059"]["why"]
+    assert parent["T1218"]["priority"] == round(2 / 3 * 0.8, 4)
+    assert list(parent) == ["T1059", "T1218", "T1566"]  # one per tactic, by priority
+
+    collected = ["Process Creation", "Command Execution"]  # 2 of T1059's 3 components, 1 of T1218's 3
+    store_profile(con, parse_profile({"telemetry": collected, "signal": {"T1218": {"score": 0.1, "note": "noisy"}},
+                                      "weights": {"prevalence": 2}}, catalog, "mine.yaml"))
+    parent = view(con)
+    t1059 = catalog.techniques["T1059"].data_components
+    assert parent["T1059"]["collection"] == round(2 / len(t1059), 4)
+    assert list(parent["T1059"]["missing"]) == [c for c in t1059 if c not in collected]
+    assert (parent["T1218"]["signal"], parent["T1218"]["signal_reason"]) == (0.1, "your profile: noisy")
+    assert parent["T1218"]["priority"] == round((2 / 3) ** 2 * 0.1 * (1 / 3), 4)
+    assert "missing Module Load, Network Connection Creation" in parent["T1218"]["why"]
+    assert parent["T1218"]["why"].endswith("weights 2.00 / 1.00 / 1.00")
+    assert stored_profile(con)["telemetry"] == collected
+    store_profile(con, parse_profile({}, catalog, "empty.yaml"))  # a new profile replaces the old one whole
+    assert view(con)["T1218"]["signal"] == 0.8 and stored_profile(con)["signal_ratings"] == 0
+
+
+def test_picks_go_round_the_kill_chain(con) -> None:
+    for rid in ("r1", "r2", "r3"):
+        load(con, rid, ["T1027", "T1036", "T1140"] + (["T1059", "T1566"] if rid == "r1" else [])
+             + (["T1053"] if rid in ("r1", "r2") else []))
+    parent = view(con)
+    # defence evasion holds the three most prevalent techniques, but every other tactic's best comes
+    # before its second; T1053 (execution, persistence, privilege escalation) ranks first in all three
+    # and is placed in the earliest, so T1059 comes in execution's second round
+    assert list(parent) == ["T1027", "T1053", "T1566", "T1036", "T1059", "T1140"]
+    assert [parent[t]["pick_round"] for t in parent] == [1, 1, 1, 2, 2, 3]
+    assert parent["T1053"]["tactic"] == "execution" and parent["T1036"]["priority_rank"] == 1
+    picked = priorities(con, 10, per_tactic=1)
+    assert picked["technique_id"].tolist() == ["T1027", "T1053", "T1566"]
+    evasion = priorities(con, 10, tactic="Defense Evasion")
+    assert evasion["technique_id"].tolist() == ["T1027", "T1036", "T1140"]
+    with pytest.raises(ValueError, match="unknown tactic"):
+        priorities(con, 10, tactic="nonsense")
+
+
+def test_the_prioritize_command_stores_the_profile_and_explains_each_row(tmp_path, db_file, catalog) -> None:
+    result = runner.invoke(app, ["prioritize", "--db", str(db_file)])
+    assert result.exit_code == 1 and "breachminer ingest" in result.output
+    with wh.connect(db_file, catalog=catalog) as con:
+        load(con, "r1", ["T1218.005", "T1059.001"])
+        load(con, "r2", ["T1218.005"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("telemetry: [Proces Creation]\n")
+    result = runner.invoke(app, ["prioritize", "--profile", str(bad), "--db", str(db_file)])
+    assert result.exit_code == 1 and "did you mean 'Process Creation'" in result.output
+    profile = tmp_path / "mine.yaml"
+    profile.write_text("telemetry: [Process Creation]\n")
+    out = tmp_path / "priorities.csv"
+    result = runner.invoke(app, ["prioritize", "--profile", str(profile), "--csv", str(out), "--db", str(db_file)])
+    assert result.exit_code == 0, result.output
+    assert f"Profile {profile}" in result.output and "1 data components collected" in result.output
+    rows = {row["technique_id"]: row for row in csv.DictReader(out.open())}
+    assert set(rows) == {"T1218", "T1059"}
+    # the real lexicon rates mshta high; Process Creation is 1 of T1218's 3 data components
+    assert rows["T1218"]["signal_reason"].startswith("family as sighted: T1218.005 1.00")
+    assert float(rows["T1218"]["collection"]) == round(1 / 3, 4) and "Module Load" in rows["T1218"]["missing"]
+    result = runner.invoke(app, ["prioritize", "--db", str(db_file)])  # the stored profile stays
+    assert result.exit_code == 0 and f"Profile {profile}" in result.output
