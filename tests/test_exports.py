@@ -6,7 +6,7 @@ import json
 from datetime import date
 
 import pytest
-from test_warehouse import load
+from warehouse_rows import load
 
 import warehouse.db as wh
 from breachminer.catalog import ATTACK_NOTICE

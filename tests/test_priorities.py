@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pandas as pd
 import pytest
+from test_exports import _valid_layer
 from typer.testing import CliRunner
 from warehouse_rows import load
 
@@ -140,5 +142,13 @@ def test_the_prioritize_command_stores_the_profile_and_explains_each_row(tmp_pat
     # the real lexicon rates mshta high; Process Creation is 1 of T1218's 3 data components
     assert rows["T1218"]["signal_reason"].startswith("family as sighted: T1218.005 1.00")
     assert float(rows["T1218"]["collection"]) == round(1 / 3, 4) and "Module Load" in rows["T1218"]["missing"]
-    result = runner.invoke(app, ["prioritize", "--db", str(db_file)])  # the stored profile stays
-    assert result.exit_code == 0 and f"Profile {profile}" in result.output
+    layer_path = tmp_path / "detect-first.json"
+    result = runner.invoke(app, ["prioritize", "--layer", str(layer_path), "--db", str(db_file)])
+    assert result.exit_code == 0 and f"Profile {profile}" in result.output  # the stored profile stays
+    layer = json.loads(layer_path.read_text())  # valid layer format 4.5, readable by MITRE's library
+    entries = _valid_layer(layer, catalog)
+    assert {t: e["score"] for t, e in entries.items()} == {
+        t: round(100 * float(row["priority"])) for t, row in rows.items()}
+    assert entries["T1218"]["tactic"] == rows["T1218"]["tactic"] == "defense-evasion"
+    parts = {item["name"]: item["value"] for item in entries["T1218"]["metadata"]}
+    assert parts["signal"].startswith("1.00 (family as sighted") and "Module Load" in parts["collection"]

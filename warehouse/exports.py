@@ -1,4 +1,4 @@
-"""Exports of the frequency tables: an ATT&CK Navigator layer (layer format 4.5).
+"""Exports of the frequency and priority tables: ATT&CK Navigator layers (layer format 4.5).
 
 A layer colours each technique of the Enterprise matrix by how many reports have a sighting of it, so
 the frequency table can be read where detection engineers already plan coverage. It holds the same
@@ -8,12 +8,16 @@ expanded) or at exact level, overall or within one
 tactic. Each entry carries its count, share, rank and the newest reports behind it, so a cell in the
 Navigator can be traced back to ``breachminer evidence``.
 
+``priority_layer`` does the same for ``breachminer prioritize``: each pick coloured by its priority in
+the column of the tactic it was picked for, with every part of its score in the cell's metadata.
+
 Layer format: https://github.com/mitre-attack/attack-navigator/blob/master/layers/LAYERFORMATv4_5.md
 The layer names ATT&CK techniques; it carries ATT&CK's notice (``breachminer.catalog.ATTACK_NOTICE``).
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,6 +79,57 @@ def navigator_layer(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "p
         "metadata": [{"name": "reports", "value": str(total)}],
         "showTacticRowBackground": False,
         "selectTechniquesAcrossTactics": True,
+        "selectSubtechniquesWithParent": False,
+    }
+
+
+def priority_layer(con: duckdb.DuckDBPyConnection, frame: Any, level: str = "parent") -> dict[str, Any]:
+    """The picks of ``warehouse.priorities.priorities`` (its DataFrame) as a Navigator layer.
+
+    Scores are priorities × 100 (the gradient runs from 0 to the highest); each entry sits in the column
+    of the tactic it was picked for, and its metadata holds the pick, every part and its reason.
+    """
+    total = first_row(con, "SELECT count(*) FROM counted_reports")[0]
+    attack_version = (first_row(con, "SELECT value FROM meta WHERE key = 'attack_version'") or [None])[0]
+    techniques = []
+    for row in frame.itertuples(index=False):
+        parts = [("pick", str(int(row.pick))), ("priority", f"{row.priority:.3f}"),
+                 ("prevalence", f"{row.prevalence:.2f} ({_reports(int(row.n_reports))} of {total})"),
+                 ("signal", f"{row.signal:.2f} ({row.signal_reason})")]
+        if not (row.collection is None or math.isnan(row.collection)):  # NaN: telemetry not declared
+            missing = list(row.missing) if row.missing is not None else []
+            parts.append(("collection", f"{row.collection:.2f}" + (f" (missing {', '.join(missing)})" if missing
+                                                                   else "")))
+        entry = {
+            "techniqueID": str(row.technique_id),
+            "score": round(100 * float(row.priority)),
+            "comment": f"{row.why}; evidence: breachminer evidence {row.technique_id}",
+            "enabled": True,
+            "metadata": [{"name": name, "value": value} for name, value in parts],
+            "showSubtechniques": False,
+        }
+        if isinstance(row.tactic, str):
+            entry["tactic"] = row.tactic
+        techniques.append(entry)
+    highest = max((entry["score"] for entry in techniques), default=1)
+    return {
+        "name": f"breachminer: detect first, {len(techniques)} techniques ({level} level)",
+        "versions": {"attack": _major(attack_version), "navigator": NAVIGATOR_VERSION, "layer": LAYER_FORMAT},
+        "domain": "enterprise-attack",
+        "description": (
+            f"What to build detections for first: priority = prevalence in {total} threat reports × signal-to-noise "
+            f"× share of data components collected ({level} level), exported by breachminer on "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC from ATT&CK Enterprise v{attack_version}. {ATTACK_NOTICE}"
+        ),
+        "sorting": 3,
+        "layout": {"layout": "side", "showID": True, "showName": True, "expandedSubtechniques": "none"},
+        "hideDisabled": False,
+        "techniques": techniques,
+        "gradient": {"colors": GRADIENT_COLORS, "minValue": 0, "maxValue": max(highest, 1)},
+        "legendItems": [],
+        "metadata": [{"name": "reports", "value": str(total)}],
+        "showTacticRowBackground": False,
+        "selectTechniquesAcrossTactics": False,
         "selectSubtechniquesWithParent": False,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,8 @@ def prioritize(
         "--profile", help="store this profile first (YAML: telemetry, signal, weights; README 'Prioritization'); "
                           "it stays the warehouse's profile until another is stored", show_default=False)] = None,
     csv: Annotated[Path | None, typer.Option("--csv", help="also write the table, with every part's reason")] = None,
+    layer: Annotated[Path | None, typer.Option(
+        "--layer", help="also write the picks as an ATT&CK Navigator layer (JSON, layer format 4.5)")] = None,
     db: DbOption = None,
     wait: WaitOption = 15.0,
 ) -> None:
@@ -30,11 +33,12 @@ def prioritize(
     Picks go round the kill chain: every tactic's best technique first, then every tactic's second.
     Each part's reason is in the `why` column of --csv and of the technique_priority view.
 
-    Example: breachminer prioritize -n 15 --profile my-telemetry.yaml --csv priorities.csv
+    Example: breachminer prioritize -n 15 --profile my-telemetry.yaml --csv priorities.csv --layer detect-first.json
     """
     from breachminer.catalog import AttackCatalog
     from breachminer.priority_profile import ProfileError, load_profile
     from extractors.taggers.lexicon import load_lexicon
+    from warehouse.exports import priority_layer
     from warehouse.priorities import priorities, store_profile, stored_profile, sync_lexicon_ratings
 
     if level not in ("parent", "exact"):
@@ -55,6 +59,7 @@ def prioritize(
             current = stored_profile(con)
             frame = priorities(con, n, level, per_tactic, tactic)
             total = wh.first_row(con, "SELECT count(*) FROM counted_reports")[0]
+            layer_json = priority_layer(con, frame, level) if layer else None
     except (wh.WarehouseLocked, ValueError) as exc:
         fail(str(exc))
     if current is None:
@@ -77,3 +82,6 @@ def prioritize(
         frame.assign(missing=frame["missing"].map(lambda v: "; ".join(v) if v is not None else None)).to_csv(
             csv, index=False)
         console.print(f"wrote {csv}")
+    if layer:
+        layer.write_text(json.dumps(layer_json, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        console.print(f"wrote {layer} (ATT&CK Navigator layer: {len(frame)} techniques)")
