@@ -102,7 +102,7 @@ def test_each_part_of_the_priority_and_its_reason(con, catalog) -> None:
     assert view(con)["T1218"]["signal"] == 0.8 and stored_profile(con)["signal_ratings"] == 0
 
 
-def test_picks_go_round_the_kill_chain(con) -> None:
+def test_picks_go_round_the_kill_chain(con, catalog) -> None:
     for rid in ("r1", "r2", "r3"):
         load(con, rid, ["T1027", "T1036", "T1140"] + (["T1059", "T1566"] if rid == "r1" else [])
              + (["T1053"] if rid in ("r1", "r2") else []))
@@ -119,6 +119,11 @@ def test_picks_go_round_the_kill_chain(con) -> None:
     assert evasion["technique_id"].tolist() == ["T1027", "T1036", "T1140"]
     with pytest.raises(ValueError, match="unknown tactic"):
         priorities(con, 10, tactic="nonsense")
+    # with only command lines collected, phishing cannot be seen at all (priority 0): no candidate, last
+    store_profile(con, parse_profile({"telemetry": ["Command Execution"]}, catalog, "cmd.yaml"))
+    parent = view(con)
+    assert list(parent) == ["T1140", "T1053", "T1027", "T1059", "T1036", "T1566"]
+    assert parent["T1566"]["priority"] == 0 and parent["T1566"]["pick_round"] == 1
 
 
 def test_the_prioritize_command_stores_the_profile_and_explains_each_row(tmp_path, db_file, catalog) -> None:

@@ -189,7 +189,8 @@ JOIN sentences s ON s.report_id = m.report_id AND s.sentence_index = m.sentence_
 --   priority    prevalence^w_prevalence * signal^w_signal * collection^w_collection
 -- Kill chain: each technique is placed in the one of its tactics where it ranks best (ties: earlier in
 -- the chain); `pick` lists every tactic's best technique first, then every tactic's second, and so
--- on (`pick_round`), so the first picks cover the chain instead of ten variants of one tactic.
+-- on (`pick_round`), so the first picks cover the chain instead of ten variants of one tactic. A
+-- technique whose priority is 0 (none of its data components collected) is no candidate: it comes last.
 CREATE OR REPLACE VIEW technique_priority AS
 WITH profile AS (
     SELECT p.telemetry, coalesce(p.w_prevalence, 1.0) AS w_prevalence, coalesce(p.w_signal, 1.0) AS w_signal,
@@ -282,7 +283,7 @@ placed AS (
     FROM final f LEFT JOIN home h USING (level, technique_id)
 )
 SELECT level,
-       row_number() OVER (PARTITION BY level ORDER BY pick_round, priority DESC, technique_id) AS pick,
+       row_number() OVER (PARTITION BY level ORDER BY priority = 0, pick_round, priority DESC, technique_id) AS pick,
        pick_round, tactic, technique_id, technique_name, n_reports, share,
        round(prevalence, 4) AS prevalence, round(signal, 4) AS signal, signal_reason,
        round(collection, 4) AS collection, data_components, collected, missing,
