@@ -24,6 +24,9 @@ COLUMN_NAMES = {
     "published": ("published", "date"),
 }
 DOCUMENT_SUFFIXES = {".pdf", ".html", ".htm", ".xhtml", ".txt", ".md", ".text"}
+# files that describe a folder rather than report on an intrusion (README.md, LICENSE.txt, …): a folder
+# given as input leaves them out; named on their own, they are read like any document
+FOLDER_DOCUMENTATION = {"readme", "license", "licence", "copying", "notice", "changelog", "contributing"}
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
@@ -128,6 +131,7 @@ def collect_sources(inputs: list[str]) -> list[SourceItem]:
             raise SourceError(f"{raw}: no such file or folder")
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES
+                           and p.stem.lower() not in FOLDER_DOCUMENTATION
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
             described = folder_index(path)
             items.extend(described.get(str(p.resolve())) or SourceItem(location=str(p.resolve())) for p in files)

@@ -45,10 +45,13 @@ def test_manifest_paths_are_relative_to_the_manifest_and_extra_columns_ignored(t
 
 
 def test_folders_expand_to_documents_only(tmp_path) -> None:
-    for name in ("b.pdf", "a.html", "notes.txt", "index.csv", "image.png"):
+    for name in ("b.pdf", "a.html", "notes.txt", "index.csv", "image.png", "README.md", "LICENSE.txt"):
         (tmp_path / name).write_text("x")
     items = collect_sources([str(tmp_path)])
+    # the folder's own README and LICENSE describe it; they are no reports
     assert [item.location.rsplit("/", 1)[-1] for item in items] == ["a.html", "b.pdf", "notes.txt"]
+    readme = collect_sources([str(tmp_path / "README.md")])  # named on its own, it is read
+    assert [item.location.rsplit("/", 1)[-1] for item in readme] == ["README.md"]
 
 
 def test_a_folder_brings_the_metadata_of_its_index(tmp_path) -> None:
