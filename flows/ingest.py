@@ -39,6 +39,7 @@ from flows.fetch import Fetched, fetch_all, fetch_policy
 from flows.retag import retag_stale, stale_reports
 from models.classifier import MODEL_DIR, ModelCompatibilityError, TechniqueClassifier, card_version
 from models.tagger import hybrid_analyzer
+from warehouse.exports import write_exports
 from warehouse.lock import writer_lock
 from warehouse.priorities import sync_lexicon_ratings
 
@@ -164,22 +165,25 @@ def _load(db_path: str, pending: Pending, analysis: DocumentAnalysis,
 @flow(name="breachminer-ingest", task_runner=ThreadPoolTaskRunner(max_workers=1))  # see ingest_flow_for
 def ingest_flow(inputs: list[str], db_path: str | None = None, retry_failed: bool = False,
                 allow_private: bool | None = None, offline: bool | None = None, respect_robots: bool | None = None,
-                wait: float = 0.0) -> dict[str, Any]:
+                wait: float = 0.0, export_dir: str | None = None, export_limit: int = 50) -> dict[str, Any]:
     """Ingest folders, files, manifests, feeds and URLs into the warehouse; returns the run's counts.
 
     ``retry_failed`` retries every unresolved failure now (even given-up ones); the other flags
     override their ``BREACHMINER_*`` settings when not None. ``wait`` is how long to queue behind
-    another run writing the same warehouse before giving up with ``WriterBusy``.
+    another run writing the same warehouse before giving up with ``WriterBusy``. With ``export_dir``,
+    the run ends by writing the top ``export_limit`` techniques and priorities there as CSV files and
+    Navigator layers (``warehouse.exports.write_exports``).
     """
     settings = get_settings()
     db_path = str(db_path or settings.db_path)
     with writer_lock(db_path, wait, what="ingest"):
         return _ingest(inputs, db_path, settings, retry_failed, offline if offline is not None else settings.offline,
-                       fetch_policy(settings, allow_private=allow_private, respect_robots=respect_robots))
+                       fetch_policy(settings, allow_private=allow_private, respect_robots=respect_robots),
+                       export_dir, export_limit)
 
 
 def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: bool, offline: bool,
-            policy: FetchPolicy) -> dict[str, Any]:
+            policy: FetchPolicy, export_dir: str | None = None, export_limit: int = 50) -> dict[str, Any]:
     logger = get_run_logger()
     catalog = AttackCatalog.load(settings.catalog_path)
     retry = wh.RetryPolicy(settings.retry_delay, settings.max_attempts)
@@ -190,7 +194,8 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
     items = collect_sources(inputs)
     counts: dict[str, Any] = {
         "sources": len(items), "new": 0, "revised": 0, "unchanged": 0, "duplicate": 0, "failed": 0, "sightings": 0,
-        "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0, "retagged": 0, "retag_error": None}
+        "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0, "retagged": 0, "retag_error": None,
+        "exported": [], "export_error": None}
     with wh.connect(db_path, catalog=catalog) as con:
         sync_lexicon_ratings(con, ((e.technique_id, e.key, e.fidelity) for e in load_lexicon(catalog)))
         known = wh.known_content_hashes(con)
@@ -285,10 +290,28 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         with wh.connect(db_path, read_only=True) as con:
             counts["sightings"] += wh.sighting_count(con) - before  # net, like a revised report's
 
+    # 4. the tables people read, refreshed (a failure here loses nothing: the run's data is loaded)
+    if export_dir:
+        counts["exported"], counts["export_error"] = _export(db_path, Path(export_dir), export_limit)
+
     with wh.connect(db_path) as con:
         wh.finish_run(con, run_id, counts)
     logger.info("ingest %s: %s", run_id, counts)
     return {"run_id": run_id, **counts}
+
+
+def _export(db_path: str, directory: Path, limit: int) -> tuple[list[str], str | None]:
+    """Write the exports; returns the files written, or none and why not (for the run record).
+
+    Any error is caught: the run's reports are loaded by now, and a run that could not refresh its
+    exports must still be recorded as finished (the next run writes them again)."""
+    try:
+        with wh.connect(db_path, read_only=True) as con:
+            return [str(path) for path in write_exports(con, directory, limit)], None
+    except Exception as exc:  # see the docstring
+        cause = f"exports to {directory} not written: {type(exc).__name__}: {exc}"
+        get_run_logger().error("%s", cause)
+        return [], cause
 
 
 def _retag_stale(db_path: str, settings: Settings) -> tuple[int, str | None]:

@@ -177,3 +177,36 @@ def test_a_new_version_of_a_loaded_report_replaces_it(tmp_path, db_file) -> None
     assert (other["new"], other["revised"]) == (1, 0)
     with wh.connect(db_file, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == 2
+
+
+def test_a_run_refreshes_its_exports_and_a_failed_export_loses_nothing(tmp_path, db_file) -> None:
+    import csv
+
+    from warehouse.exports import EXPORT_FILES
+
+    exports = tmp_path / "exports"
+    first = run_ingest([str(SAMPLES / "2026-cloud-bec.txt")], str(db_file), workers=1, export_dir=str(exports),
+                       export_limit=3)
+    assert first["export_error"] is None and sorted(first["exported"]) == sorted(
+        str(exports / name) for name in EXPORT_FILES)
+    with open(exports / "top-techniques.csv", newline="") as handle:
+        top = [row["technique_id"] for row in csv.DictReader(handle)]
+    with wh.connect(db_file, read_only=True) as con:
+        assert top == wh.top_techniques(con, 3)["technique_id"].tolist()  # what `top -n 3 --csv` writes
+    assert not list(exports.glob(".*"))  # no partial file left behind
+    # a second run with another report replaces the files whole
+    second = run_ingest([str(SAMPLES / "2023-linux-cryptojacking.txt")], str(db_file), workers=1,
+                        export_dir=str(exports), export_limit=3)
+    with open(exports / "priorities.csv", newline="") as handle:
+        assert "of 2 reports" in next(csv.DictReader(handle))["why"]
+    assert second["export_error"] is None
+    # an export that cannot be written (the folder is a file) is recorded; the run's report is loaded
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder")
+    third = run_ingest([str(SAMPLES / "2024-espionage-supply-chain.pdf")], str(db_file), workers=1,
+                       export_dir=str(blocked))
+    assert third["new"] == 1 and third["exported"] == [] and "not written" in third["export_error"]
+    with wh.connect(db_file, read_only=True) as con:
+        status, error = con.execute("SELECT status, export_error FROM runs WHERE run_id = ?",
+                                    [third["run_id"]]).fetchone()
+    assert status == "completed" and error == third["export_error"]

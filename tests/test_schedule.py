@@ -25,6 +25,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 import warehouse.db as wh
 from flows.schedule import DEPLOYMENT_NAME, ensure_api, stop_server
+from warehouse.exports import EXPORT_FILES
 
 # `breachminer serve` without touching the CLI's registry; Ctrl-C works even if this test runs with SIGINT
 # ignored (a background job of a non-interactive shell), as a terminal user's would
@@ -115,8 +116,9 @@ def test_serve_runs_ingest_on_its_schedule(prefect_api: str, launch: Callable[..
            "BREACHMINER_HOME": str(tmp_path / "bm-home"), "BREACHMINER_OFFLINE": "1", "BREACHMINER_WORKERS": "1",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_RUNNER_POLL_FREQUENCY": "2",
            "PREFECT_LOGGING_LEVEL": "INFO"}
-    serve = launch("serve", [sys.executable, "-c", SERVE, str(manifest), "--interval", "5", "--db", str(db)],
-                   env, tmp_path)
+    exports = tmp_path / "exports"
+    serve = launch("serve", [sys.executable, "-c", SERVE, str(manifest), "--interval", "5", "--db", str(db),
+                             "--export-dir", str(exports), "--export-limit", "5"], env, tmp_path)
     log = tmp_path / "serve.log"
 
     deadline = time.monotonic() + RUN_TIMEOUT
@@ -135,7 +137,7 @@ def test_serve_runs_ingest_on_its_schedule(prefect_api: str, launch: Callable[..
     assert run["auto_scheduled"]  # created by the schedule, not triggered by hand
     assert served["schedules"][0]["schedule"]["interval"] == 5.0
     assert served["parameters"] == {"inputs": [str(manifest)], "db_path": str(db), "retry_failed": False,
-                                    "wait": 0.0}
+                                    "wait": 0.0, "export_dir": str(exports), "export_limit": 5}
     interrupt(serve)
     assert serve.returncode is not None
     assert deployment(prefect_api, DEPLOYMENT_NAME)["paused"]  # stopping serve pauses the schedule
@@ -145,6 +147,10 @@ def test_serve_runs_ingest_on_its_schedule(prefect_api: str, launch: Callable[..
         runs = dict(con.execute("SELECT flow_run_id, status FROM runs").fetchall())
     assert reports == 4
     assert runs[run["id"]] == "completed"
+    # the run left the tables people read: the top 5 as CSV and layer, the same for the priorities
+    assert sorted(path.name for path in exports.iterdir()) == sorted(EXPORT_FILES)
+    with open(exports / "top-techniques.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 5
     output = log.read_text()
     assert prefect_api in output and f"breachminer-ingest/{DEPLOYMENT_NAME}" in output and "every 5 s" in output
 
@@ -159,7 +165,7 @@ def test_prefect_yaml_deploys_the_nightly_deployment(prefect_api: str, launch: C
     assert nightly is not None
     assert nightly["entrypoint"] == "flows/ingest.py:ingest_flow"
     assert nightly["work_pool_name"] == "breachminer"
-    assert nightly["parameters"] == {"inputs": ["reports_corpus/sources.csv"], "db_path": None}
+    assert nightly["parameters"] == {"inputs": ["reports_corpus/sources.csv"], "db_path": None, "export_dir": None}
     assert [(s["schedule"]["cron"], s["schedule"]["timezone"], s["active"]) for s in nightly["schedules"]] == [
         ("0 3 * * *", "UTC", True)]
     assert nightly["pull_steps"] == [

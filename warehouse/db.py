@@ -589,11 +589,12 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, counts: dict[str, An
     con.execute(
         """UPDATE runs SET finished_at = ?, status = ?, n_new = ?, n_unchanged = ?, n_duplicate = ?,
            n_failed = ?, n_sightings = ?, n_deferred = ?, n_downloaded = ?, n_not_modified = ?, n_revised = ?,
-           n_retagged = ?, retag_error = ? WHERE run_id = ?""",
+           n_retagged = ?, retag_error = ?, exported = ?, export_error = ? WHERE run_id = ?""",
         [_now(), status, counts.get("new", 0), counts.get("unchanged", 0), counts.get("duplicate", 0),
          counts.get("failed", 0), counts.get("sightings", 0), counts.get("deferred", 0),
          counts.get("downloaded", 0), counts.get("not_modified", 0), counts.get("revised", 0),
-         counts.get("retagged", 0), counts.get("retag_error"), run_id],
+         counts.get("retagged", 0), counts.get("retag_error"), counts.get("exported") or None,
+         counts.get("export_error"), run_id],
     )
 
 

@@ -10,6 +10,9 @@ Navigator can be traced back to ``breachminer evidence``.
 
 ``priority_layer`` does the same for ``breachminer prioritize``: each pick coloured by its priority in
 the column of the tactic it was picked for, with every part of its score in the cell's metadata.
+``write_exports`` writes the top-N and priority tables as CSV files and layers into one folder, each
+file replaced whole (a dashboard reading it never sees half a file): what a scheduled run leaves for
+the people who read its results.
 
 Layer format: https://github.com/mitre-attack/attack-navigator/blob/master/layers/LAYERFORMATv4_5.md
 The layer names ATT&CK techniques; it carries ATT&CK's notice (``breachminer.catalog.ATTACK_NOTICE``).
@@ -17,14 +20,18 @@ The layer names ATT&CK techniques; it carries ATT&CK's notice (``breachminer.cat
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from breachminer.catalog import ATTACK_NOTICE
 from warehouse.db import first_row, tactic_shortname, top_techniques
+from warehouse.priorities import priorities, priorities_for_csv
 
 LAYER_FORMAT = "4.5"
 NAVIGATOR_VERSION = "5.1.0"
@@ -132,6 +139,37 @@ def priority_layer(con: duckdb.DuckDBPyConnection, frame: Any, level: str = "par
         "selectTechniquesAcrossTactics": False,
         "selectSubtechniquesWithParent": False,
     }
+
+
+EXPORT_FILES = ("top-techniques.csv", "top-techniques.layer.json", "priorities.csv", "priorities.layer.json")
+
+
+def write_exports(con: duckdb.DuckDBPyConnection, directory: Path, n: int = 50) -> list[Path]:
+    """The parent-level top ``n`` (as ``breachminer top -n N --csv/--layer`` writes them) and the first ``n``
+    priorities under the stored profile (as ``breachminer prioritize -n N --csv/--layer``) into
+    ``directory``; returns the files written. Each file is written beside itself and renamed over the old
+    one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    top = top_techniques(con, n)
+    picks = priorities(con, n)
+    contents = {
+        "top-techniques.csv": top.to_csv(index=False),
+        "top-techniques.layer.json": _json(navigator_layer(con, n)),
+        "priorities.csv": priorities_for_csv(picks).to_csv(index=False),
+        "priorities.layer.json": _json(priority_layer(con, picks)),
+    }
+    written = []
+    for name in EXPORT_FILES:
+        target = directory / name
+        partial = directory / f".{name}.partial"
+        partial.write_text(contents[name], encoding="utf-8")
+        os.replace(partial, target)
+        written.append(target)
+    return written
+
+
+def _json(layer: dict[str, Any]) -> str:
+    return json.dumps(layer, indent=2, ensure_ascii=False) + "\n"
 
 
 def _entry(technique_id: str, n_reports: int, share: float, total: int, metadata: list[dict[str, Any]],

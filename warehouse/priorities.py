@@ -113,3 +113,9 @@ def priorities(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "parent
             ORDER BY {'p.priority DESC, p.technique_id' if tactic else 'p.pick'} LIMIT ?""",
         [*params, n],
     ).df()
+
+
+def priorities_for_csv(frame: Any) -> Any:
+    """``priorities``' DataFrame as its CSV holds it: the missing data components in one cell, "; "-separated."""
+    return frame.assign(missing=frame["missing"].map(
+        lambda v: "; ".join(v) if hasattr(v, "__iter__") and not isinstance(v, str) else None))

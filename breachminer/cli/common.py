@@ -34,6 +34,10 @@ OfflineOption = Annotated[bool | None, typer.Option(
     "--offline/--online", help="no network: URLs come from the raw cache or are skipped "
     "[default: $BREACHMINER_OFFLINE or online]", show_default=False)]
 WaitOption = Annotated[float, typer.Option(help="seconds to wait for another run writing the same warehouse")]
+ExportDirOption = Annotated[Path | None, typer.Option(
+    "--export-dir", help="after the run, write the top techniques and priorities there (CSV files and Navigator "
+                         "layers, each replaced whole)", show_default=False)]
+ExportLimitOption = Annotated[int, typer.Option("--export-limit", help="techniques in each export")]
 
 
 def db_path(option: Path | None) -> Path:

@@ -12,6 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from breachminer.cli.common import (
     AllowPrivateOption,
     DbOption,
+    ExportDirOption,
+    ExportLimitOption,
     IgnoreRobotsOption,
     OfflineOption,
     RetryFailedOption,
@@ -39,6 +41,8 @@ def ingest(
     ignore_robots: IgnoreRobotsOption = False,
     offline: OfflineOption = None,
     wait: WaitOption = 0.0,
+    export_dir: ExportDirOption = None,
+    export_limit: ExportLimitOption = 50,
     db: DbOption = None,
 ) -> None:
     """Ingest reports into the warehouse (one Prefect flow run), then print the top techniques.
@@ -76,7 +80,8 @@ def ingest(
             try:
                 result = run_ingest(list(inputs), str(target), workers, retry_failed=retry_failed,
                                     allow_private=allow_private, offline=offline,
-                                    respect_robots=False if ignore_robots else None, wait=wait)
+                                    respect_robots=False if ignore_robots else None, wait=wait,
+                                    export_dir=str(export_dir) if export_dir else None, export_limit=export_limit)
             except (wh.WarehouseLocked, WriterBusy) as exc:
                 fail(str(exc))
     console.print(
@@ -96,6 +101,10 @@ def ingest(
     if result.get("retag_error"):
         err_console.print(f"  [red]{result['retag_error']}[/red]; they keep their earlier sightings and the next "
                           "run tries again")
+    if result.get("exported"):
+        console.print(f"  exported {len(result['exported'])} files to {export_dir}")
+    if result.get("export_error"):
+        err_console.print(f"  [red]{result['export_error']}[/red]; the run's reports are loaded")
     with wh.connect(target, read_only=True) as con:
         failed = con.execute(
             "SELECT source, stage, error_class, message FROM failures WHERE run_id = ? AND resolved_at IS NULL",

@@ -39,7 +39,13 @@ def prioritize(
     from breachminer.priority_profile import ProfileError, load_profile
     from extractors.taggers.lexicon import load_lexicon
     from warehouse.exports import priority_layer
-    from warehouse.priorities import priorities, store_profile, stored_profile, sync_lexicon_ratings
+    from warehouse.priorities import (
+        priorities,
+        priorities_for_csv,
+        store_profile,
+        stored_profile,
+        sync_lexicon_ratings,
+    )
 
     if level not in ("parent", "exact"):
         fail("--level must be 'parent' or 'exact'")
@@ -79,8 +85,7 @@ def prioritize(
                        f"{', ' + tactic if tactic else ''}) over {total} reports; "
                        "priority = prevalence (reports ÷ the most frequent's) × signal × collection")
     if csv:
-        frame.assign(missing=frame["missing"].map(lambda v: "; ".join(v) if v is not None else None)).to_csv(
-            csv, index=False)
+        priorities_for_csv(frame).to_csv(csv, index=False)
         console.print(f"wrote {csv}")
     if layer:
         layer.write_text(json.dumps(layer_json, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

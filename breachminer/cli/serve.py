@@ -10,6 +10,8 @@ import typer
 from breachminer.cli.common import (
     AllowPrivateOption,
     DbOption,
+    ExportDirOption,
+    ExportLimitOption,
     IgnoreRobotsOption,
     OfflineOption,
     RetryFailedOption,
@@ -32,6 +34,8 @@ def serve(
     ignore_robots: IgnoreRobotsOption = False,
     offline: OfflineOption = None,
     wait: WaitOption = 0.0,
+    export_dir: ExportDirOption = None,
+    export_limit: ExportLimitOption = 50,
     port: Annotated[int, typer.Option(help="loopback port of the Prefect server started when $PREFECT_API_URL "
                                            "is unset")] = 4200,
     db: DbOption = None,
@@ -42,6 +46,7 @@ def serve(
     on exit).
 
     Example: breachminer serve reports_corpus/sources.csv --cron "0 3 * * *" --db /tmp/bm.duckdb
+    With fresh tables every morning: ... --export-dir /srv/breachminer/exports
     """
     from extractors.sources import SourceError, collect_sources
     from flows.schedule import (
@@ -78,12 +83,14 @@ def serve(
         ui = f" (UI: {api_url.removesuffix('/api')})" if api_url.endswith("/api") else ""
         console.print(f"Prefect API: {api_url}{ui}{' — started here' if server else ''}")
         console.print(f"deployment [bold]breachminer-ingest/{DEPLOYMENT_NAME}[/bold], {describe(schedule)}: "
-                      f"{len(inputs)} input(s) → {target}")
+                      f"{len(inputs)} input(s) → {target}"
+                      + (f"; exports → {export_dir.expanduser().resolve()}" if export_dir else ""))
         console.print("Keep this running: scheduled runs execute here. Ctrl-C stops serving and pauses the "
                       f"schedule{', and stops the Prefect server' if server else ''}.")
         serve_ingest(inputs, str(target), cron, interval, api_url=api_url, retry_failed=retry_failed,
                      allow_private=allow_private, offline=offline, respect_robots=False if ignore_robots else None,
-                     wait=wait)
+                     wait=wait, export_dir=str(export_dir.expanduser().resolve()) if export_dir else None,
+                     export_limit=export_limit if export_dir else None)
     finally:
         if server:
             stop_server(server)

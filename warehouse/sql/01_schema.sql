@@ -165,6 +165,8 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_not_modified INTEGER;   -- HTTP 304s
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_revised INTEGER;        -- reports replaced by a new version of their source
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_retagged INTEGER;       -- reports re-scored: decided by another model or rule
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS retag_error VARCHAR;      -- why some stale reports were not re-scored (the next run retries)
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS exported VARCHAR[];        -- files written by --export-dir
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS export_error VARCHAR;      -- why the exports were not written
 
 -- Prioritization inputs (DESIGN.md §6; README "Prioritization") -----------------------------
 -- The lexicon's observables and their fidelity ratings, the signal-to-noise a technique gets by
