@@ -67,27 +67,10 @@ def navigator_layer(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "p
         techniques += [_entry(sub_id, sub_n, sub_share, total, [{"name": "reports", "value": f"{sub_n} of {total}"}],
                               shortname) for sub_id, _, sub_n, sub_share in subs]
     scope = f"{level} level" + (f", tactic {shortname}" if shortname else "")
-    highest = max((entry["score"] for entry in techniques), default=1)
-    return {
-        "name": f"breachminer: top {len(frame)} techniques ({scope})",
-        "versions": {"attack": _major(attack_version), "navigator": NAVIGATOR_VERSION, "layer": LAYER_FORMAT},
-        "domain": "enterprise-attack",
-        "description": (
-            f"How many of {total} threat reports have a sighting of each technique ({scope}; a report counts "
-            f"once for each technique its text supports), exported by breachminer on "
-            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC from ATT&CK Enterprise v{attack_version}. {ATTACK_NOTICE}"
-        ),
-        "sorting": 3,  # by score, descending
-        "layout": {"layout": "side", "showID": True, "showName": True, "expandedSubtechniques": "none"},
-        "hideDisabled": False,
-        "techniques": techniques,
-        "gradient": {"colors": GRADIENT_COLORS, "minValue": 0, "maxValue": max(highest, 1)},
-        "legendItems": [],
-        "metadata": [{"name": "reports", "value": str(total)}],
-        "showTacticRowBackground": False,
-        "selectTechniquesAcrossTactics": True,
-        "selectSubtechniquesWithParent": False,
-    }
+    return _layer(f"breachminer: top {len(frame)} techniques ({scope})",
+                  f"How many of {total} threat reports have a sighting of each technique ({scope}; a report counts "
+                  "once for each technique its text supports)", techniques, total, attack_version,
+                  select_across_tactics=True)
 
 
 def priority_layer(con: duckdb.DuckDBPyConnection, frame: Any, level: str = "parent") -> dict[str, Any]:
@@ -118,17 +101,23 @@ def priority_layer(con: duckdb.DuckDBPyConnection, frame: Any, level: str = "par
         if isinstance(row.tactic, str):
             entry["tactic"] = row.tactic
         techniques.append(entry)
+    return _layer(f"breachminer: detect first, {len(techniques)} techniques ({level} level)",
+                  f"What to build detections for first: priority = prevalence in {total} threat reports × "
+                  f"signal-to-noise × share of data components collected ({level} level)", techniques, total,
+                  attack_version, select_across_tactics=False)
+
+
+def _layer(name: str, what: str, techniques: list[dict[str, Any]], total: int, attack_version: str | None,
+           select_across_tactics: bool) -> dict[str, Any]:
+    """A layer around ``techniques`` entries: the gradient from 0 to the highest score, ATT&CK's notice."""
     highest = max((entry["score"] for entry in techniques), default=1)
     return {
-        "name": f"breachminer: detect first, {len(techniques)} techniques ({level} level)",
+        "name": name,
         "versions": {"attack": _major(attack_version), "navigator": NAVIGATOR_VERSION, "layer": LAYER_FORMAT},
         "domain": "enterprise-attack",
-        "description": (
-            f"What to build detections for first: priority = prevalence in {total} threat reports × signal-to-noise "
-            f"× share of data components collected ({level} level), exported by breachminer on "
-            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC from ATT&CK Enterprise v{attack_version}. {ATTACK_NOTICE}"
-        ),
-        "sorting": 3,
+        "description": f"{what}, exported by breachminer on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from ATT&CK "
+                       f"Enterprise v{attack_version}. {ATTACK_NOTICE}",
+        "sorting": 3,  # by score, descending
         "layout": {"layout": "side", "showID": True, "showName": True, "expandedSubtechniques": "none"},
         "hideDisabled": False,
         "techniques": techniques,
@@ -136,7 +125,7 @@ def priority_layer(con: duckdb.DuckDBPyConnection, frame: Any, level: str = "par
         "legendItems": [],
         "metadata": [{"name": "reports", "value": str(total)}],
         "showTacticRowBackground": False,
-        "selectTechniquesAcrossTactics": False,
+        "selectTechniquesAcrossTactics": select_across_tactics,
         "selectSubtechniquesWithParent": False,
     }
 
