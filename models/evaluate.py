@@ -301,7 +301,8 @@ def _completed_scores(predicted: dict[str, dict[str, set[str]]], truth: dict[str
 def _top20(table: dict[str, dict[str, dict[str, Any]]], truth: dict[str, set[str]], universe: set[str],
            catalog: AttackCatalog) -> list[dict[str, Any]]:
     """Per-technique parent-level scores of every method for the 20 techniques most often in the truth."""
-    frequent = Counter(catalog.parent_of_any(t) for labels in truth.values() for t in {*labels} & universe)
+    # support = reports whose truth holds the technique or one of its sub-techniques (a report counts once)
+    frequent = Counter(t for labels in truth.values() for t in {catalog.parent_of_any(x) for x in labels & universe})
     top20 = [t for t, _ in sorted(frequent.items(), key=lambda kv: (-kv[1], kv[0]))[:20]]
     return [
         {"technique": t, "support": frequent[t],

@@ -88,3 +88,15 @@ def test_macro_f05_weighs_precision_more_than_recall() -> None:
     assert scores(precise, truth, universe, identity)["macro"]["f05"] > scores(precise, truth, universe,
                                                                                identity)["macro"]["f1"]
     assert scores(greedy, truth, universe, identity)["macro"]["f05"] == 0.5  # mean of 1.0 and 0.0
+
+
+def test_a_top_technique_s_support_counts_reports_not_sub_techniques(catalog) -> None:
+    from models.evaluate import _table, _top20
+
+    truth = {"r1": {"T1059.001", "T1059.003", "T1486"}, "r2": {"T1059"}}
+    predicted = {m: {"r1": {"T1059.001"}, "r2": set()} for m in ("hybrid", "classifier")}
+    universe = set().union(*truth.values())
+    rows = {row["technique"]: row for row in _top20(_table(predicted, truth, universe, catalog), truth, universe,
+                                                    catalog)}
+    assert rows["T1059"]["support"] == 2 and rows["T1486"]["support"] == 1  # two reports, not three labels
+    assert rows["T1059"]["hybrid"]["f1"] == round(2 * 0.5 / 1.5, 4)  # found in r1 of the two
