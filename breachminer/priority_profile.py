@@ -1,5 +1,5 @@
-"""The user's prioritization profile (DESIGN.md §6): what they collect, how they rate a technique's
-signal, how much each part of the priority weighs.
+"""The user's prioritization profile (DESIGN.md §6): what they collect, what they detect already, how
+they rate a technique's signal, how much each part of the priority weighs.
 
 A small YAML file, read and validated here against the ATT&CK catalog; the warehouse stores it
 (``warehouse.priorities``) so that SQL users and ``breachminer prioritize`` see the same priorities::
@@ -7,6 +7,8 @@ A small YAML file, read and validated here against the ATT&CK catalog; the wareh
     telemetry:                 # ATT&CK data components you collect
       - Process Creation
       - Command Execution
+    detections:                # techniques you detect already: no longer picked (a parent: all of it)
+      - T1003.001
     signal:                    # your signal-to-noise for a technique, 0-1 (overrides the lexicon's rating)
       T1218.011: 0.2
       T1059.001: {score: 0.8, note: script block logging with AMSI}
@@ -31,7 +33,7 @@ import yaml
 from breachminer.catalog import AttackCatalog
 
 PARTS = ("prevalence", "signal", "collection")
-KEYS = ("telemetry", "signal", "weights")
+KEYS = ("telemetry", "detections", "signal", "weights")
 
 
 class ProfileError(ValueError):
@@ -53,6 +55,7 @@ class PriorityProfile:
 
     source: str
     telemetry: tuple[str, ...] | None = None  # None: not declared
+    detections: tuple[str, ...] = ()
     signal: tuple[SignalRating, ...] = ()
     weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PARTS, 1.0))
 
@@ -74,7 +77,8 @@ def load_profile(path: Path, catalog: AttackCatalog) -> PriorityProfile:
 
 
 def parse_profile(raw: Any, catalog: AttackCatalog, source: str = "profile") -> PriorityProfile:
-    """A profile from its parsed YAML (a mapping with the keys ``telemetry``, ``signal``, ``weights``)."""
+    """A profile from its parsed YAML (a mapping with the keys ``telemetry``, ``detections``, ``signal``,
+    ``weights``)."""
     if not isinstance(raw, dict):
         raise ProfileError(f"{source}: expected a mapping with the keys {', '.join(KEYS)}")
     unknown = sorted(set(raw) - set(KEYS))
@@ -83,6 +87,7 @@ def parse_profile(raw: Any, catalog: AttackCatalog, source: str = "profile") -> 
     return PriorityProfile(
         source=source,
         telemetry=_telemetry(raw["telemetry"], catalog, source) if raw.get("telemetry") is not None else None,
+        detections=_detections(raw.get("detections") or [], catalog, source),
         signal=_signal(raw.get("signal") or {}, catalog, source),
         weights=_weights(raw.get("weights") or {}, source),
     )
@@ -106,20 +111,31 @@ def _telemetry(items: Any, catalog: AttackCatalog, source: str) -> tuple[str, ..
     return tuple(names)
 
 
+def _active(cited: Any, catalog: AttackCatalog, where: str) -> str:
+    """The ID of an active technique, or a ``ProfileError`` saying why ``cited`` is not one."""
+    resolution = catalog.resolve(str(cited))
+    if resolution.status != "active":
+        why = {"revoked": f"was revoked; use {resolution.technique_id}", "deprecated": "is deprecated"}
+        raise ProfileError(f"{where} {cited}: {why.get(resolution.status, 'is not an ATT&CK technique')}")
+    return resolution.technique_id
+
+
+def _detections(items: Any, catalog: AttackCatalog, source: str) -> tuple[str, ...]:
+    if not isinstance(items, list):
+        raise ProfileError(f"{source}: detections must be a list of technique IDs")
+    return tuple(sorted({_active(item, catalog, f"{source}: detections") for item in items}))
+
+
 def _signal(items: Any, catalog: AttackCatalog, source: str) -> tuple[SignalRating, ...]:
     if not isinstance(items, dict):
         raise ProfileError(f"{source}: signal must map technique IDs to a score (0-1) or {{score:, note:}}")
     ratings: dict[str, SignalRating] = {}
     for cited, value in items.items():
-        resolution = catalog.resolve(str(cited))
-        if resolution.status != "active":
-            why = {"revoked": f"was revoked; use {resolution.technique_id}", "deprecated": "is deprecated"}
-            raise ProfileError(f"{source}: signal {cited}: {why.get(resolution.status, 'is not an ATT&CK technique')}")
+        technique_id = _active(cited, catalog, f"{source}: signal")
         score, note = (value.get("score"), value.get("note")) if isinstance(value, dict) else (value, None)
         if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
             raise ProfileError(f"{source}: signal {cited}: the score must be a number from 0 to 1, not {score!r}")
-        ratings[resolution.technique_id] = SignalRating(resolution.technique_id, float(score),
-                                                        str(note) if note is not None else None)
+        ratings[technique_id] = SignalRating(technique_id, float(score), str(note) if note is not None else None)
     return tuple(ratings[t] for t in sorted(ratings))
 
 

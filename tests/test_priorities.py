@@ -55,6 +55,8 @@ def test_a_profile_is_read_and_checked_against_the_catalog(tmp_path, catalog) ->
     ({"telemetry": "Process Creation"}, "must be a list"),
     ({"signal": {"T1059.001": 1.5}}, "from 0 to 1"),
     ({"signal": {"T9999": 0.5}}, "not an ATT&CK technique"),
+    ({"detections": ["T1086"]}, r"detections T1086: was revoked; use T1059\.001"),
+    ({"detections": "T1059"}, "must be a list"),
     ({"weights": {"signal": -1}}, "≥ 0"),
     ({"weights": {"fidelity": 1}}, "unknown weight"),
     ({"telemetery": []}, "unknown key 'telemetery'"),
@@ -98,6 +100,13 @@ def test_each_part_of_the_priority_and_its_reason(con, catalog) -> None:
     assert "missing Module Load, Network Connection Creation" in parent["T1218"]["why"]
     assert parent["T1218"]["why"].endswith("weights 2.00 / 1.00 / 1.00")
     assert stored_profile(con)["telemetry"] == collected
+    # detections: a listed sub-technique is detected; its parent only once every sighted member is
+    store_profile(con, parse_profile({"detections": ["T1059.001", "T1218"]}, catalog, "d.yaml"))
+    exact, parent = view(con, "exact"), view(con)
+    assert exact["T1059.001"]["detected"] and not exact["T1059.003"]["detected"] and not parent["T1059"]["detected"]
+    assert exact["T1218.005"]["detected"] and parent["T1218"]["detected"]  # the parent listed: all of it
+    store_profile(con, parse_profile({"detections": ["T1059.001", "T1059.003"]}, catalog, "d.yaml"))
+    assert view(con)["T1059"]["detected"] and stored_profile(con)["detections"] == 2
     store_profile(con, parse_profile({}, catalog, "empty.yaml"))  # a new profile replaces the old one whole
     assert view(con)["T1218"]["signal"] == 0.8 and stored_profile(con)["signal_ratings"] == 0
 
@@ -123,7 +132,14 @@ def test_picks_go_round_the_kill_chain(con, catalog) -> None:
     store_profile(con, parse_profile({"telemetry": ["Command Execution"]}, catalog, "cmd.yaml"))
     parent = view(con)
     assert list(parent) == ["T1140", "T1053", "T1027", "T1059", "T1036", "T1566"]
-    assert parent["T1566"]["priority"] == 0 and parent["T1566"]["pick_round"] == 1
+    assert parent["T1566"]["priority"] == 0 and pd.isna(parent["T1566"]["pick_round"])  # takes no round
+    # what you detect already is no candidate either: the next best of its tactic takes its round
+    store_profile(con, parse_profile({"telemetry": ["Command Execution"], "detections": ["T1140", "T1059"]},
+                                     catalog, "cmd.yaml"))
+    parent = view(con)
+    assert list(parent) == ["T1027", "T1053", "T1036", "T1566", "T1140", "T1059"]
+    assert [parent[t]["pick_round"] for t in ("T1027", "T1053", "T1036")] == [1, 1, 2]
+    assert parent["T1140"]["detected"] and parent["T1140"]["why"].endswith("detected already (your profile)")
 
 
 def test_the_prioritize_command_stores_the_profile_and_explains_each_row(tmp_path, db_file, catalog) -> None:

@@ -50,8 +50,8 @@ def store_profile(con: duckdb.DuckDBPyConnection, profile: PriorityProfile) -> N
     """Make ``profile`` the warehouse's profile (one transaction; the previous one is replaced whole)."""
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM priority_profile")
-        con.execute("DELETE FROM priority_signal")
+        for table in ("priority_profile", "priority_signal", "priority_detections"):
+            con.execute(f"DELETE FROM {table}")
         con.execute(
             "INSERT INTO priority_profile VALUES (?, ?, ?, ?, ?, ?)",
             [profile.source, datetime.now(UTC).replace(tzinfo=None),
@@ -65,6 +65,8 @@ def store_profile(con: duckdb.DuckDBPyConnection, profile: PriorityProfile) -> N
             con.register("incoming", table)
             con.execute("INSERT INTO priority_signal BY NAME SELECT * FROM incoming")
             con.unregister("incoming")
+        if profile.detections:
+            con.executemany("INSERT INTO priority_detections VALUES (?)", [[t] for t in profile.detections])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -78,8 +80,10 @@ def stored_profile(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
     if row is None:
         return None
     n_signal = first_row(con, "SELECT count(*) FROM priority_signal")[0]
+    n_detections = first_row(con, "SELECT count(*) FROM priority_detections")[0]
     return {"source": row[0], "stored_at": row[1], "telemetry": row[2],
-            "weights": {"prevalence": row[3], "signal": row[4], "collection": row[5]}, "signal_ratings": n_signal}
+            "weights": {"prevalence": row[3], "signal": row[4], "collection": row[5]}, "signal_ratings": n_signal,
+            "detections": n_detections}
 
 
 def priorities(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "parent", per_tactic: int | None = None,
@@ -107,7 +111,7 @@ def priorities(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "parent
         params.append(shortname)
     return con.execute(
         f"""SELECT p.pick, p.tactic, p.technique_id, p.technique_name, p.n_reports, p.prevalence, p.signal,
-                   p.collection, p.priority, p.priority_rank, p.signal_reason, p.missing, p.why
+                   p.collection, p.priority, p.priority_rank, p.detected, p.signal_reason, p.missing, p.why
             FROM technique_priority p JOIN attack_techniques t USING (technique_id)
             WHERE {' AND '.join(where)}
             ORDER BY {'p.priority DESC, p.technique_id' if tactic else 'p.pick'} LIMIT ?""",

@@ -20,8 +20,9 @@ def prioritize(
         "--per-tactic", help="at most this many techniques per tactic", show_default=False)] = None,
     tactic: Annotated[str | None, typer.Option(help="only this tactic's techniques, by priority")] = None,
     profile: Annotated[Path | None, typer.Option(
-        "--profile", help="store this profile first (YAML: telemetry, signal, weights; README 'Prioritization'); "
-                          "it stays the warehouse's profile until another is stored", show_default=False)] = None,
+        "--profile", help="store this profile first (YAML: telemetry, detections, signal, weights; README "
+                          "'Prioritization'); it stays the warehouse's profile until another is stored",
+        show_default=False)] = None,
     csv: Annotated[Path | None, typer.Option("--csv", help="also write the table, with every part's reason")] = None,
     layer: Annotated[Path | None, typer.Option(
         "--layer", help="also write the picks as an ATT&CK Navigator layer (JSON, layer format 4.5)")] = None,
@@ -76,7 +77,8 @@ def prioritize(
         console.print(f"Profile {current['source']} (stored {current['stored_at']:%Y-%m-%d %H:%M} UTC): "
                       + (f"{len(telemetry)} data components collected" if telemetry is not None
                          else "telemetry not declared")
-                      + f", {current['signal_ratings']} signal ratings, weights "
+                      + f", {current['detections']} detected already, {current['signal_ratings']} signal ratings, "
+                      + "weights "
                       + " / ".join(f"{part} {weight:g}" for part, weight in current["weights"].items()))
     shown = frame[["pick", "technique_id", "technique_name", "tactic", "n_reports", "signal", "collection",
                    "priority"]].rename(columns={"technique_id": "technique", "technique_name": "name",

@@ -193,3 +193,7 @@ CREATE TABLE IF NOT EXISTS priority_signal (
     signal           DOUBLE,    -- 0-1
     note             VARCHAR
 );
+
+CREATE TABLE IF NOT EXISTS priority_detections (
+    technique_id     VARCHAR    -- a technique the user detects already (a parent: all of it)
+);

@@ -190,7 +190,8 @@ JOIN sentences s ON s.report_id = m.report_id AND s.sentence_index = m.sentence_
 -- Kill chain: each technique is placed in the one of its tactics where it ranks best (ties: earlier in
 -- the chain); `pick` lists every tactic's best technique first, then every tactic's second, and so
 -- on (`pick_round`), so the first picks cover the chain instead of ten variants of one tactic. A
--- technique whose priority is 0 (none of its data components collected) is no candidate: it comes last.
+-- technique the user detects already (priority_detections) or whose priority is 0 (none of its data
+-- components collected) is no candidate: it takes no round and comes last (pick_round NULL).
 CREATE OR REPLACE VIEW technique_priority AS
 WITH profile AS (
     SELECT p.telemetry, coalesce(p.w_prevalence, 1.0) AS w_prevalence, coalesce(p.w_signal, 1.0) AS w_signal,
@@ -260,16 +261,34 @@ prioritized AS (
                 ELSE len(collected) / len(data_components) END AS collection
     FROM scored
 ),
+detected AS (  -- what the user detects already: a technique listed (or its parent); a parent, when it is
+              -- listed or every member of its family that reports sight is
+    SELECT 'exact' AS level, f.technique_id
+    FROM frequency f JOIN attack_techniques t USING (technique_id)
+    WHERE f.level = 'exact' AND (f.technique_id IN (SELECT technique_id FROM priority_detections)
+                                 OR t.parent_id IN (SELECT technique_id FROM priority_detections))
+    UNION
+    SELECT 'parent', t.parent_id
+    FROM frequency f JOIN attack_techniques t USING (technique_id)
+    WHERE f.level = 'exact'
+    GROUP BY t.parent_id
+    HAVING t.parent_id IN (SELECT technique_id FROM priority_detections)
+        OR bool_and(f.technique_id IN (SELECT technique_id FROM priority_detections))
+),
 final AS (
-    SELECT *, pow(prevalence, w_prevalence) * pow(signal, w_signal) * pow(coalesce(collection, 1.0), w_collection)
-                  AS priority
-    FROM prioritized
+    SELECT p.*, d.technique_id IS NOT NULL AS detected,
+           pow(prevalence, w_prevalence) * pow(signal, w_signal) * pow(coalesce(collection, 1.0), w_collection)
+               AS priority
+    FROM prioritized p LEFT JOIN detected d USING (level, technique_id)
+),
+candidates AS (  -- what is left to pick: not detected already, and something of it is seen
+    SELECT *, NOT detected AND priority > 0 AS candidate FROM final
 ),
 per_tactic AS (
-    SELECT f.level, f.technique_id, tt.tactic, a.kill_chain_order,
-           row_number() OVER (PARTITION BY f.level, tt.tactic ORDER BY f.priority DESC, f.technique_id)
+    SELECT c.level, c.technique_id, tt.tactic, a.kill_chain_order,
+           row_number() OVER (PARTITION BY c.level, tt.tactic, c.candidate ORDER BY c.priority DESC, c.technique_id)
                AS rank_in_tactic
-    FROM final f
+    FROM candidates c
     JOIN attack_technique_tactics tt USING (technique_id)
     JOIN attack_tactics a ON a.shortname = tt.tactic
 ),
@@ -278,17 +297,19 @@ home AS (
     QUALIFY row_number() OVER (PARTITION BY level, technique_id ORDER BY rank_in_tactic, kill_chain_order) = 1
 ),
 placed AS (
-    SELECT f.*, h.tactic, h.kill_chain_order,
-           row_number() OVER (PARTITION BY f.level, h.tactic ORDER BY f.priority DESC, f.technique_id) AS pick_round
-    FROM final f LEFT JOIN home h USING (level, technique_id)
+    SELECT c.*, h.tactic, h.kill_chain_order,
+           CASE WHEN c.candidate THEN row_number() OVER (PARTITION BY c.level, h.tactic, c.candidate
+                                                         ORDER BY c.priority DESC, c.technique_id) END AS pick_round
+    FROM candidates c LEFT JOIN home h USING (level, technique_id)
 )
 SELECT level,
-       row_number() OVER (PARTITION BY level ORDER BY priority = 0, pick_round, priority DESC, technique_id) AS pick,
+       row_number() OVER (PARTITION BY level ORDER BY NOT candidate, detected, pick_round, priority DESC,
+                                                      technique_id) AS pick,
        pick_round, tactic, technique_id, technique_name, n_reports, share,
        round(prevalence, 4) AS prevalence, round(signal, 4) AS signal, signal_reason,
        round(collection, 4) AS collection, data_components, collected, missing,
        round(priority, 4) AS priority,
-       rank() OVER (PARTITION BY level ORDER BY priority DESC) AS priority_rank,
+       rank() OVER (PARTITION BY level ORDER BY priority DESC) AS priority_rank, detected,
        printf('prevalence %.2f (%d of %d reports) · signal %.2f (%s) · collection %s', prevalence, n_reports,
               total_reports, signal, signal_reason,
               CASE WHEN collection IS NULL THEN 'not scored (no telemetry declared)'
@@ -298,5 +319,6 @@ SELECT level,
                    ELSE printf('%.2f (%d of %d data components; missing %s)', collection, len(collected),
                                len(data_components), array_to_string(missing, ', ')) END)
        || CASE WHEN w_prevalence = 1 AND w_signal = 1 AND w_collection = 1 THEN ''
-               ELSE printf(' · weights %.2f / %.2f / %.2f', w_prevalence, w_signal, w_collection) END AS why
+               ELSE printf(' · weights %.2f / %.2f / %.2f', w_prevalence, w_signal, w_collection) END
+       || CASE WHEN detected THEN ' · detected already (your profile)' ELSE '' END AS why
 FROM placed;
