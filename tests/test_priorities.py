@@ -96,6 +96,9 @@ def test_each_part_of_the_priority_and_its_reason(con, catalog) -> None:
     assert parent["T1059"]["collection"] == round(2 / len(t1059), 4)
     assert list(parent["T1059"]["missing"]) == [c for c in t1059 if c not in collected]
     assert (parent["T1218"]["signal"], parent["T1218"]["signal_reason"]) == (0.1, "your profile: noisy")
+    exact = view(con, "exact")  # a parent's rating holds for its sub-techniques the user did not rate
+    assert (exact["T1218.005"]["signal"], exact["T1218.005"]["signal_reason"]) == (
+        0.1, "your profile: noisy (for T1218)")
     assert parent["T1218"]["priority"] == round((2 / 3) ** 2 * 0.1 * (1 / 3), 4)
     assert "missing Module Load, Network Connection Creation" in parent["T1218"]["why"]
     assert parent["T1218"]["why"].endswith("weights 2.00 / 1.00 / 1.00")

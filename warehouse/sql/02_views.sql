@@ -180,10 +180,11 @@ JOIN sentences s ON s.report_id = m.report_id AND s.sentence_index = m.sentence_
 -- Prioritization (DESIGN.md §6): which techniques to build detections for first, each score with
 -- its parts so an analyst can disagree with one of them.
 --   prevalence  share of reports with a sighting, relative to the most frequent technique (0-1)
---   signal      exact level: the user's rating (priority_signal), else the best fidelity the lexicon
---               gives one of the technique's observables (high 1.0, medium 0.6, low 0.3), else 0.5
---               (unrated). Parent level: the user's rating of the parent, else the mean of its family
---               members' signals weighted by how many reports sight each (what you would detect)
+--   signal      exact level: the user's rating (priority_signal) of the technique, else of its parent,
+--               else the best fidelity the lexicon gives one of the technique's observables (high 1.0,
+--               medium 0.6, low 0.3), else 0.5 (unrated). Parent level: the user's rating of the parent,
+--               else the mean of its family members' signals weighted by how many reports sight each
+--               (what you would detect)
 --   collection  share of the technique's ATT&CK data components the user collects; 0.5 when ATT&CK
 --               lists none; not scored (NULL, counts as 1) until the profile declares telemetry
 --   priority    prevalence^w_prevalence * signal^w_signal * collection^w_collection
@@ -216,12 +217,14 @@ lexicon_best AS (  -- the best-rated lexicon observable of each technique
                                ORDER BY CASE fidelity WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END,
                                         observable) = 1
 ),
-exact_signal AS (
+exact_signal AS (  -- the user's rating of the technique, else of its parent, else the lexicon's
     SELECT f.technique_id, f.n_reports, t.parent_id,
-           coalesce(o.signal, l.signal, 0.5) AS signal, coalesce(o.reason, l.reason, 'unrated') AS reason
+           coalesce(o.signal, op.signal, l.signal, 0.5) AS signal,
+           coalesce(o.reason, op.reason || ' (for ' || t.parent_id || ')', l.reason, 'unrated') AS reason
     FROM frequency f
     JOIN attack_techniques t USING (technique_id)
     LEFT JOIN own_rating o USING (technique_id)
+    LEFT JOIN own_rating op ON op.technique_id = t.parent_id AND t.is_subtechnique
     LEFT JOIN lexicon_best l USING (technique_id)
     WHERE f.level = 'exact'
 ),
