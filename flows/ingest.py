@@ -6,8 +6,8 @@ report links), skip bytes already loaded, analyse the rest as Prefect tasks (a p
 extraction is CPU-bound), then load each result in input order in its own transaction (same text or a
 PDF/HTML twin becomes another source of the existing report), recording every failure with its stage
 and when it will be retried; last, with the classifier on, re-score the loaded reports that another
-model or sighting rule decided (``flows.retag``: after an upgrade, the nightly run catches up by itself).
-The run's counts go to ``runs``.
+model or sighting rule decided (``flows.retag``: after an upgrade, the nightly run catches up by itself);
+with an export folder, rewrite the top-N and priority exports there. The run's counts go to ``runs``.
 """
 
 from __future__ import annotations
