@@ -18,14 +18,14 @@ from pathlib import Path
 def main() -> None:
     import warehouse.db as wh
     from breachminer.catalog import AttackCatalog
-    from extractors.taggers.lexicon import load_lexicon
+    from extractors.taggers.lexicon import lexicon_ratings
     from warehouse.priorities import priorities, sync_lexicon_ratings
 
     n_reports = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
     catalog = AttackCatalog.load()
     techniques = sorted(catalog.active)
     with tempfile.TemporaryDirectory() as folder, wh.connect(Path(folder) / "bench.duckdb", catalog=catalog) as con:
-        sync_lexicon_ratings(con, ((e.technique_id, e.key, e.fidelity) for e in load_lexicon(catalog)))
+        sync_lexicon_ratings(con, lexicon_ratings(catalog))
         started = time.perf_counter()
         con.execute("""INSERT INTO reports (report_id, title, published, published_year, status, kind)
                        SELECT 'r' || i, 'report ' || i, DATE '2012-01-01' + (i % 5000)::INTEGER,

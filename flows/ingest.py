@@ -34,7 +34,7 @@ from extractors.feeds import parse_feed
 from extractors.fetch import Fetcher, FetchError, FetchPolicy, RawCache
 from extractors.pipeline import DocumentAnalysis, read_local
 from extractors.sources import SourceItem, collect_sources
-from extractors.taggers.lexicon import load_lexicon
+from extractors.taggers.lexicon import lexicon_ratings
 from flows.fetch import Fetched, fetch_all, fetch_policy
 from flows.retag import retag_stale, stale_reports
 from models.classifier import MODEL_DIR, ModelCompatibilityError, TechniqueClassifier, card_version
@@ -197,7 +197,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0, "retagged": 0, "retag_error": None,
         "exported": [], "export_error": None}
     with wh.connect(db_path, catalog=catalog) as con:
-        sync_lexicon_ratings(con, ((e.technique_id, e.key, e.fidelity) for e in load_lexicon(catalog)))
+        sync_lexicon_ratings(con, lexicon_ratings(catalog))
         known = wh.known_content_hashes(con)
         current = wh.current_source_hashes(con)
         signatures = wh.report_signatures(con)

@@ -606,6 +606,21 @@ def tactic_shortname(tactic: str) -> str:
     return tactic.strip().lower().replace(" ", "-")
 
 
+def counted_report_total(con: duckdb.DuckDBPyConnection, dated_only: bool = False) -> int:
+    """Reports that count (text extracted and loaded); with ``dated_only``, those with a date or a year."""
+    where = " WHERE published IS NOT NULL OR published_year IS NOT NULL" if dated_only else ""
+    return first_row(con, f"SELECT count(*) FROM counted_reports{where}")[0]
+
+
+def known_tactic(con: duckdb.DuckDBPyConnection, tactic: str) -> str:
+    """The shortname of a tactic given by shortname or name, or a ``ValueError`` listing the known ones."""
+    shortname = tactic_shortname(tactic)
+    known = {row[0] for row in con.execute("SELECT shortname FROM attack_tactics").fetchall()}
+    if shortname not in known:
+        raise ValueError(f"unknown tactic {tactic!r}; one of: {', '.join(sorted(known))}")
+    return shortname
+
+
 def top_techniques(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "parent",
                    tactic: str | None = None, half_life: float | None = None) -> Any:
     """Top-N techniques as a pandas DataFrame, overall or within one tactic (shortname or name).
@@ -613,12 +628,7 @@ def top_techniques(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "pa
     With ``half_life`` (years), ranked by time-decayed prevalence (``technique_prevalence_decayed``)
     instead of the plain report count.
     """
-    shortname = None
-    if tactic:
-        shortname = tactic_shortname(tactic)
-        known = {row[0] for row in con.execute("SELECT shortname FROM attack_tactics").fetchall()}
-        if shortname not in known:
-            raise ValueError(f"unknown tactic {tactic!r}; one of: {', '.join(sorted(known))}")
+    shortname = known_tactic(con, tactic) if tactic else None
     if half_life is not None:
         if not half_life > 0:
             raise ValueError(f"the half-life must be a positive number of years, not {half_life}")

@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 
 from breachminer.catalog import ATTACK_NOTICE
-from warehouse.db import first_row, tactic_shortname, top_techniques
+from warehouse.db import counted_report_total, first_row, tactic_shortname, top_techniques
 from warehouse.priorities import priorities, priorities_for_csv
 
 LAYER_FORMAT = "4.5"
@@ -49,7 +49,7 @@ def navigator_layer(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "p
     is tied to that tactic's column (a technique listed under several tactics is coloured only there).
     """
     frame = top_techniques(con, n, level, tactic)
-    total = first_row(con, "SELECT count(*) FROM counted_reports")[0]
+    total = counted_report_total(con)
     attack_version = (first_row(con, "SELECT value FROM meta WHERE key = 'attack_version'") or [None])[0]
     shortname = tactic_shortname(tactic) if tactic else None
     techniques = []
@@ -79,7 +79,7 @@ def priority_layer(con: duckdb.DuckDBPyConnection, frame: Any, level: str = "par
     Scores are priorities × 100 (the gradient runs from 0 to the highest); each entry sits in the column
     of the tactic it was picked for, and its metadata holds the pick, every part and its reason.
     """
-    total = first_row(con, "SELECT count(*) FROM counted_reports")[0]
+    total = counted_report_total(con)
     attack_version = (first_row(con, "SELECT value FROM meta WHERE key = 'attack_version'") or [None])[0]
     techniques = []
     for row in frame.itertuples(index=False):

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from breachminer.priority_profile import PriorityProfile
-from warehouse.db import first_row, tactic_shortname
+from warehouse.db import first_row, known_tactic
 
 
 def sync_lexicon_ratings(con: duckdb.DuckDBPyConnection, ratings: Iterable[tuple[str, str, str]]) -> bool:
@@ -103,12 +103,8 @@ def priorities(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "parent
         where.append("p.pick_round <= ?")
         params.append(per_tactic)
     if tactic:
-        shortname = tactic_shortname(tactic)
-        known = {row[0] for row in con.execute("SELECT shortname FROM attack_tactics").fetchall()}
-        if shortname not in known:
-            raise ValueError(f"unknown tactic {tactic!r}; one of: {', '.join(sorted(known))}")
         where.append("list_contains(t.tactics, ?)")
-        params.append(shortname)
+        params.append(known_tactic(con, tactic))
     return con.execute(
         f"""SELECT p.pick, p.tactic, p.technique_id, p.technique_name, p.n_reports, p.prevalence, p.signal,
                    p.collection, p.priority, p.priority_rank, p.detected, p.signal_reason, p.missing, p.why

@@ -110,7 +110,7 @@ def ingest(
             "SELECT source, stage, error_class, message FROM failures WHERE run_id = ? AND resolved_at IS NULL",
             [result["run_id"]]).df()
         frame = wh.top_techniques(con, top_n)
-        total = wh.first_row(con, "SELECT count(*) FROM counted_reports")[0]
+        total = wh.counted_report_total(con)
     if not failed.empty:
         failed["source"] = failed["source"].map(lambda s: Path(s).name if "://" not in s else s)
         title = f"{len(failed)} failed this run (later runs retry them; details: breachminer failures)"

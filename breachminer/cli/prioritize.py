@@ -38,7 +38,7 @@ def prioritize(
     """
     from breachminer.catalog import AttackCatalog
     from breachminer.priority_profile import ProfileError, load_profile
-    from extractors.taggers.lexicon import load_lexicon
+    from extractors.taggers.lexicon import lexicon_ratings
     from warehouse.exports import priority_layer
     from warehouse.priorities import (
         priorities,
@@ -60,12 +60,12 @@ def prioritize(
         fail(str(exc))
     try:
         with wh.connect(path, catalog=catalog, lock_wait=wait) as con:
-            sync_lexicon_ratings(con, ((e.technique_id, e.key, e.fidelity) for e in load_lexicon(catalog)))
+            sync_lexicon_ratings(con, lexicon_ratings(catalog))
             if loaded is not None:
                 store_profile(con, loaded)
             current = stored_profile(con)
             frame = priorities(con, n, level, per_tactic, tactic)
-            total = wh.first_row(con, "SELECT count(*) FROM counted_reports")[0]
+            total = wh.counted_report_total(con)
             layer_json = priority_layer(con, frame, level) if layer else None
     except (wh.WarehouseLocked, ValueError) as exc:
         fail(str(exc))

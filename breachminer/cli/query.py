@@ -43,9 +43,8 @@ def top(
     try:
         with wh.connect(db_path(db), read_only=True) as con:
             frame = wh.top_techniques(con, n, level, tactic, half_life)
-            total = wh.first_row(con, "SELECT count(*) FROM counted_reports")[0]
-            dated = wh.first_row(con, "SELECT count(*) FROM counted_reports "
-                                      "WHERE published IS NOT NULL OR published_year IS NOT NULL")[0]
+            total = wh.counted_report_total(con)
+            dated = wh.counted_report_total(con, dated_only=True)
             layer_json = navigator_layer(con, n, level, tactic) if layer else None
     except (wh.WarehouseMissing, wh.WarehouseLocked, ValueError) as exc:
         fail(str(exc))

@@ -120,6 +120,11 @@ def load_lexicon(catalog: AttackCatalog, path: Path | None = None) -> list[Lexic
     return entries
 
 
+def lexicon_ratings(catalog: AttackCatalog, path: Path | None = None) -> list[tuple[str, str, str]]:
+    """``(technique_id, observable key, fidelity)`` of every entry: what prioritization rates a technique by."""
+    return [(entry.technique_id, entry.key, entry.fidelity) for entry in load_lexicon(catalog, path)]
+
+
 class LexiconTagger:
     """Observables from the reviewed lexicon."""
 
