@@ -11,6 +11,10 @@ overrides the environment where it has a flag (``--db`` over ``BREACHMINER_DB``)
 | ``BREACHMINER_WORKERS`` | 1 | analysis processes; more pay off only for large backfills on many cores |
 | ``BREACHMINER_MAX_BYTES`` | 100 MB | larger inputs are refused (recorded as a failure) |
 | ``BREACHMINER_MAX_PAGES`` | 500 | PDF pages read per document; the rest is skipped and noted |
+| ``BREACHMINER_OCR`` | ``1`` | ``0``: PDFs without a text layer fail instead of being read by OCR (Tesseract) |
+| ``BREACHMINER_TESSERACT`` | ``tesseract`` | the Tesseract command or its path (``apt-get install tesseract-ocr``) |
+| ``BREACHMINER_OCR_LANGUAGE`` | ``eng`` | Tesseract language(s), e.g. ``eng+deu`` (each needs its language data) |
+| ``BREACHMINER_OCR_MAX_PAGES`` | 50 | pages OCR'd per document (~1.3 s each); the rest is skipped and noted |
 | ``BREACHMINER_SIGHTING_THRESHOLD`` | model's calibrated value, else 0.6 | evidence a technique needs to count |
 | ``BREACHMINER_MODEL_DIR`` | ``models/artifacts`` (shipped) | the classifier artifact and its card |
 | ``BREACHMINER_CLASSIFIER`` | ``1`` | ``0`` tags with id, name and lexicon only |
@@ -33,6 +37,7 @@ overrides the environment where it has a flag (``--db`` over ``BREACHMINER_DB``)
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +47,22 @@ CHECKOUT_CORPUS = Path(__file__).resolve().parents[1] / "reports_corpus"
 
 # Calibrated on 121 TRAM annotated reports (the 30 held-out ones excluded): see extractors/sightings.py.
 DEFAULT_SIGHTING_THRESHOLD = 0.6
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    """How pages without a text layer are read; ``enabled=False`` never runs Tesseract."""
+
+    enabled: bool = True
+    tesseract: str = "tesseract"  # the command, or its path
+    language: str = "eng"
+    dpi: int = 200
+    max_pages: int = 50  # pages OCR'd per document; the rest are skipped and noted
+    page_timeout: float = 120.0  # seconds for one page
+
+    def command(self) -> str | None:
+        """The Tesseract executable, or None when OCR is off or Tesseract is not installed."""
+        return shutil.which(self.tesseract) if self.enabled else None
 
 
 def _env(name: str, default: str) -> str:
@@ -77,6 +98,7 @@ class Settings:
     fetch_workers: int
     retry_delay: float
     max_attempts: int
+    ocr: OcrOptions
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -110,6 +132,9 @@ class Settings:
             fetch_workers=max(1, int(_env("BREACHMINER_FETCH_WORKERS", "4"))),
             retry_delay=float(_env("BREACHMINER_RETRY_DELAY", "3600")),
             max_attempts=max(1, int(_env("BREACHMINER_MAX_ATTEMPTS", "5"))),
+            ocr=OcrOptions(enabled=_flag("BREACHMINER_OCR", True), tesseract=_env("BREACHMINER_TESSERACT", "tesseract"),
+                           language=_env("BREACHMINER_OCR_LANGUAGE", "eng"),
+                           max_pages=max(1, int(_env("BREACHMINER_OCR_MAX_PAGES", "50")))),
         )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from breachminer.catalog import AttackCatalog
 from breachminer.records import DocumentText, Mention, Sentence, Sighting
-from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD
+from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD, OcrOptions
 from extractors import documents, fingerprint
 from extractors.documents import ExtractionError
 from extractors.sentences import split_sentences
@@ -39,15 +39,17 @@ class DocumentAnalyzer:
     """Extracts and tags documents with a fixed set of taggers."""
 
     def __init__(self, catalog: AttackCatalog, taggers: list[Tagger] | None = None,
-                 sighting_threshold: float = DEFAULT_SIGHTING_THRESHOLD, max_pages: int = 500) -> None:
+                 sighting_threshold: float = DEFAULT_SIGHTING_THRESHOLD, max_pages: int = 500,
+                 ocr: OcrOptions | None = None) -> None:
         self.catalog = catalog
         self.taggers: list[Tagger] = taggers or [IdTagger(catalog), NameTagger(catalog), LexiconTagger(catalog)]
         self.sighting_threshold = sighting_threshold
         self.max_pages = max_pages
+        self.ocr = ocr
 
     def analyse_bytes(self, data: bytes, name: str = "") -> DocumentAnalysis:
         """Analyse one document's bytes; raises ``ExtractionError`` (with its stage) on failure."""
-        document = documents.extract(data, name, max_pages=self.max_pages)
+        document = documents.extract(data, name, max_pages=self.max_pages, ocr=self.ocr)
         return self.analyse_text(document, hashlib.sha256(data).hexdigest(), len(data))
 
     def analyse_text(self, document: DocumentText, content_sha256: str, n_bytes: int) -> DocumentAnalysis:

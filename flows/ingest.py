@@ -27,7 +27,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 import warehouse.db as wh
 from breachminer.catalog import AttackCatalog
 from breachminer.progress import report_progress
-from breachminer.settings import Settings, get_settings
+from breachminer.settings import OcrOptions, Settings, get_settings
 from extractors import fingerprint
 from extractors.documents import ExtractionError
 from extractors.feeds import parse_feed
@@ -73,11 +73,11 @@ class Pending:
 
 @task(name="analyse-document", task_run_name="analyse {item.location}")
 def analyse_document(item: SourceItem, path: str, catalog_path: str, threshold: float | None, max_pages: int,
-                     max_bytes: int, model_dir: str | None = None,
-                     use_classifier: bool = True) -> DocumentAnalysis | AnalysisFailure:
+                     max_bytes: int, model_dir: str | None = None, use_classifier: bool = True,
+                     ocr: OcrOptions | None = None) -> DocumentAnalysis | AnalysisFailure:
     """Read, extract, split and tag one document. Failures are returned, not raised, with their stage."""
     try:
-        analyzer = hybrid_analyzer(catalog_path, threshold, max_pages, model_dir, use_classifier)
+        analyzer = hybrid_analyzer(catalog_path, threshold, max_pages, model_dir, use_classifier, ocr)
         return analyzer.analyse_bytes(read_local(Path(path), max_bytes), _document_name(item))
     except ExtractionError as exc:
         return AnalysisFailure(exc.stage, exc.error_class, str(exc))
@@ -265,7 +265,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
     done = counts["sources"] - len(pending)
     report_progress("analyse", done, counts["sources"])
     parameters = (str(settings.catalog_path), settings.sighting_threshold, settings.max_pages, settings.max_bytes,
-                  str(settings.model_dir) if settings.model_dir else None, settings.use_classifier)
+                  str(settings.model_dir) if settings.model_dir else None, settings.use_classifier, settings.ocr)
     for entry, outcome in _analysed(pending, parameters):
         if isinstance(outcome, AnalysisFailure):
             fail(entry.item.location, replace(outcome, content_sha256=entry.content_sha256))

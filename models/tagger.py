@@ -22,7 +22,7 @@ import numpy as np
 
 from breachminer.catalog import AttackCatalog
 from breachminer.records import Mention, Sentence
-from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD
+from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD, OcrOptions
 from extractors.pipeline import DocumentAnalyzer
 from extractors.taggers import IdTagger, LexiconTagger, NameTagger, Tagger
 from models.classifier import CARD_FILE, MODEL_DIR, TechniqueClassifier
@@ -106,10 +106,10 @@ def load_model(model_dir: Path | str | None = None) -> TechniqueClassifier | Non
 
 @lru_cache(maxsize=4)
 def hybrid_analyzer(catalog_path: str, sighting_threshold: float | None, max_pages: int, model_dir: str | None,
-                    use_classifier: bool) -> DocumentAnalyzer:
+                    use_classifier: bool, ocr: OcrOptions | None = None) -> DocumentAnalyzer:
     """One analyzer per process and configuration, with the classifier when there is one."""
     catalog = AttackCatalog.load(catalog_path)
     model = load_model(model_dir) if use_classifier else None
     threshold = resolve_sighting_threshold(sighting_threshold, model)
     return DocumentAnalyzer(catalog, default_taggers(catalog, model, threshold),
-                            sighting_threshold=threshold, max_pages=max_pages)
+                            sighting_threshold=threshold, max_pages=max_pages, ocr=ocr)

@@ -118,8 +118,9 @@ def test_attack_update_from_the_stix_bundle(tmp_path) -> None:
 
 
 @needs_shared
-def test_end_to_end_over_the_shared_reports(tmp_path) -> None:
+def test_end_to_end_over_the_shared_reports(tmp_path, monkeypatch) -> None:
     db_file = tmp_path / "shared.duckdb"
+    monkeypatch.setenv("BREACHMINER_OCR", "0")  # the image-only PDF fails until OCR is allowed (at the end)
     files = sorted(p for p in REPORTS.iterdir() if p.suffix in (".pdf", ".html"))
     result = invoke("ingest", str(REPORTS), "--db", str(db_file))
     assert result.exit_code == 0, result.output
@@ -149,6 +150,7 @@ def test_end_to_end_over_the_shared_reports(tmp_path) -> None:
     with wh.connect(db_file, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM reports").fetchone()[0] == 27
         assert con.execute("SELECT attempts FROM failures").fetchone()[0] == 2
+        assert "OCR is off (BREACHMINER_OCR=0)" in con.execute("SELECT message FROM failures").fetchone()[0]
 
     csv_path = tmp_path / "top.csv"
     result = invoke("top", "-n", "20", "--csv", str(csv_path), "--db", str(db_file))

@@ -137,7 +137,8 @@ def tag(
     settings = get_settings()
     try:
         analyzer = hybrid_analyzer(str(settings.catalog_path), settings.sighting_threshold, settings.max_pages,
-                                   str(settings.model_dir) if settings.model_dir else None, settings.use_classifier)
+                                   str(settings.model_dir) if settings.model_dir else None, settings.use_classifier,
+                                   settings.ocr)
     except ModelCompatibilityError as exc:
         fail(str(exc))
     catalog = analyzer.catalog
