@@ -199,6 +199,7 @@ def test_a_run_refreshes_its_exports_and_a_failed_export_loses_nothing(tmp_path,
                         export_dir=str(exports), export_limit=3)
     with open(exports / "priorities.csv", newline="") as handle:
         assert "of 2 reports" in next(csv.DictReader(handle))["why"]
+    assert "<b>2</b> reports" in (exports / "summary.html").read_text()
     assert second["export_error"] is None
     # an export that cannot be written (the folder is a file) is recorded; the run's report is loaded
     blocked = tmp_path / "blocked"

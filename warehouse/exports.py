@@ -10,7 +10,8 @@ Navigator can be traced back to ``breachminer evidence``.
 
 ``priority_layer`` does the same for ``breachminer prioritize``: each pick coloured by its priority in
 the column of the tactic it was picked for, with every part of its score in the cell's metadata.
-``write_exports`` writes the top-N and priority tables as CSV files and layers into one folder, each
+``write_exports`` writes the top-N and priority tables as CSV files and layers, and the HTML summary
+(``warehouse.html_summary``), into one folder, each
 file replaced whole (a dashboard reading it never sees half a file): what a scheduled run leaves for
 the people who read its results.
 
@@ -31,11 +32,13 @@ import duckdb
 
 from breachminer.catalog import ATTACK_NOTICE
 from warehouse.db import counted_report_total, first_row, tactic_shortname, top_techniques
+from warehouse.html_summary import html_summary
 from warehouse.priorities import priorities, priorities_for_csv
 
 LAYER_FORMAT = "4.5"
 NAVIGATOR_VERSION = "5.1.0"
 EXAMPLE_REPORTS = 3
+SUMMARY_LIMIT = 25  # summary.html shows the first 25 of the exported rows: a page people read, not a table dump
 # white for no sighting, to a saturated red for the most frequent technique (two colours: MITRE's
 # mitreattack-python cannot read a gradient with more colours than its score range has steps)
 GRADIENT_COLORS = ["#ffffff", "#d32f2f"]
@@ -130,14 +133,15 @@ def _layer(name: str, what: str, techniques: list[dict[str, Any]], total: int, a
     }
 
 
-EXPORT_FILES = ("top-techniques.csv", "top-techniques.layer.json", "priorities.csv", "priorities.layer.json")
+EXPORT_FILES = ("top-techniques.csv", "top-techniques.layer.json", "priorities.csv", "priorities.layer.json",
+                "summary.html")
 
 
 def write_exports(con: duckdb.DuckDBPyConnection, directory: Path, n: int = 50) -> list[Path]:
-    """The parent-level top ``n`` (as ``breachminer top -n N --csv/--layer`` writes them) and the first ``n``
-    priorities under the stored profile (as ``breachminer prioritize -n N --csv/--layer``) into
-    ``directory``; returns the files written. Each file is written beside itself and renamed over the old
-    one."""
+    """The parent-level top ``n`` (as ``breachminer top -n N --csv/--layer`` writes them), the first ``n``
+    priorities under the stored profile (as ``breachminer prioritize -n N --csv/--layer``) and the HTML
+    summary of the first 25 (``breachminer summary``) into ``directory``; returns the files written. Each
+    file is written beside itself and renamed over the old one."""
     directory.mkdir(parents=True, exist_ok=True)
     top = top_techniques(con, n)
     picks = priorities(con, n)
@@ -146,15 +150,21 @@ def write_exports(con: duckdb.DuckDBPyConnection, directory: Path, n: int = 50) 
         "top-techniques.layer.json": _json(navigator_layer(con, n)),
         "priorities.csv": priorities_for_csv(picks).to_csv(index=False),
         "priorities.layer.json": _json(priority_layer(con, picks)),
+        "summary.html": html_summary(con, min(n, SUMMARY_LIMIT)),
     }
     written = []
     for name in EXPORT_FILES:
         target = directory / name
-        partial = directory / f".{name}.partial"
-        partial.write_text(contents[name], encoding="utf-8")
-        os.replace(partial, target)
+        replace_file(target, contents[name])
         written.append(target)
     return written
+
+
+def replace_file(target: Path, text: str) -> None:
+    """Write ``text`` beside ``target`` and rename it over ``target``: a reader sees the old file or the new one."""
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, target)
 
 
 def _json(layer: dict[str, Any]) -> str:

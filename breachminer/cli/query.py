@@ -1,4 +1,4 @@
-"""Commands that read the warehouse: ``top`` (+ CSV, Navigator layer), ``sql``, ``evidence``."""
+"""Commands that read the warehouse: ``top`` (+ CSV, Navigator layer), ``summary`` (HTML), ``sql``, ``evidence``."""
 
 from __future__ import annotations
 
@@ -61,6 +61,32 @@ def top(
         subs = len(layer_json["techniques"]) - len(frame)
         console.print(f"wrote {layer} (ATT&CK Navigator layer: {len(frame)} techniques"
                       + (f" and {subs} of their sub-techniques)" if subs else ")"))
+
+
+def summary(
+    path: Annotated[Path, typer.Argument(help="the HTML file to write", dir_okay=False)],
+    n: Annotated[int, typer.Option("-n", "--limit", help="techniques in the top table and priorities")] = 20,
+    evidence_per_technique: Annotated[int, typer.Option(
+        "--evidence", help="sentences shown per top technique (one per report)")] = 3,
+    db: DbOption = None,
+) -> None:
+    """A one-page HTML summary to share: top techniques, coverage per tactic, priorities, and the evidence.
+
+    The page is self-contained (no script, nothing loaded); every number comes from the warehouse's views, so it
+    agrees with top, prioritize and evidence. ``ingest --export-dir`` writes it as summary.html after every run.
+
+    Example: breachminer summary techniques.html -n 25
+    """
+    from warehouse.exports import replace_file
+    from warehouse.html_summary import html_summary
+
+    try:
+        with wh.connect(db_path(db), read_only=True) as con:
+            page = html_summary(con, n, evidence_per_technique)
+    except (wh.WarehouseMissing, wh.WarehouseLocked, ValueError) as exc:
+        fail(str(exc))
+    replace_file(path, page)
+    console.print(f"wrote {path}")
 
 
 def sql(
