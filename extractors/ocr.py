@@ -24,13 +24,20 @@ class OcrError(Exception):
     """Tesseract failed on a page (bad exit status, timeout, missing language data)."""
 
 
+MAX_SIDE_PIXELS = 6000  # 200 dpi of a 30-inch page: ~36 MB of grey pixels at most
+
 # Tesseract reads a bullet "•" at a line start as "e", "©" or "«"; a line never starts with those before a capital.
 _MISREAD_BULLET = re.compile(r"^[e©«»°](?= [A-Z0-9\"“])", re.MULTILINE)
 
 
+def render_scale(size_points: tuple[float, float], dpi: int) -> float:
+    """Pixels per point for OCR: ``dpi``, lowered so that a poster-sized page stays within ``MAX_SIDE_PIXELS``."""
+    return min(dpi / 72, MAX_SIDE_PIXELS / max(*size_points, 1.0))
+
+
 def ocr_page(page: Any, options: OcrOptions, command: str) -> str:
     """One PDFium page's text by OCR: lines as Tesseract reads them, a blank line between paragraphs."""
-    bitmap = page.render(scale=options.dpi / 72, grayscale=True)
+    bitmap = page.render(scale=render_scale(page.get_size(), options.dpi), grayscale=True)
     pixels = bitmap.to_numpy()
     height, width = pixels.shape[:2]
     image = b"P5\n%d %d\n255\n" % (width, height) + pixels.reshape(height, width).tobytes()  # PGM: no imaging library

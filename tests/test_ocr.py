@@ -16,6 +16,7 @@ from breachminer.catalog import AttackCatalog
 from breachminer.settings import OcrOptions
 from extractors import documents
 from extractors.documents import NoTextLayer, OcrFailed
+from extractors.ocr import MAX_SIDE_PIXELS, render_scale
 from extractors.pipeline import DocumentAnalyzer
 from flows.ingest import run_ingest
 
@@ -104,6 +105,25 @@ def test_a_tesseract_failure_is_an_ocr_stage_error(scanned_sample) -> None:
     with pytest.raises(OcrFailed, match=r"OCR of page 1: Tesseract exited with status \d+") as caught:
         documents.extract(scanned_sample, "scan.pdf", ocr=OcrOptions(language="no-such-language"))
     assert caught.value.stage == "ocr"
+
+
+@needs_tesseract
+def test_a_poster_sized_scan_is_read_at_a_bounded_size() -> None:
+    original = pdfium.PdfDocument(SAMPLE_PDF.read_bytes())
+    width, height = original[0].get_size()
+    poster = pdfium.PdfDocument.new()
+    page = poster.new_page(12 * width, 12 * height)  # 102 x 132 inches: 20,400 x 26,400 pixels at 200 dpi
+    image = pdfium.PdfImage.new(poster)
+    image.set_bitmap(original[0].render(scale=150 / 72, grayscale=True))
+    image.set_matrix(pdfium.PdfMatrix().scale(12 * width, 12 * height))
+    page.insert_obj(image)
+    page.gen_content()
+    assert max(12 * width, 12 * height) * render_scale((12 * width, 12 * height), 200) <= MAX_SIDE_PIXELS
+    assert render_scale((width, height), 200) == 200 / 72  # a letter page keeps its 200 dpi
+    buffer = io.BytesIO()
+    poster.save(buffer)
+    document = documents.extract(buffer.getvalue(), "poster.pdf", ocr=OcrOptions())
+    assert "Between November 2023 and April 2024 a state-sponsored intrusion set" in document.text
 
 
 @needs_tesseract
