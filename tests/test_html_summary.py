@@ -28,9 +28,10 @@ def load(con, rid: str, evidence: list[tuple[str, str, str, str, bool]], publish
                                 start + len(cited), "", f"{method}-1"))
         if not advice:
             sighted[technique] = Sighting(technique, 0.9, (method,), 1, 1, "test")
-    report = wh.ReportRow(rid, rid * 4, title, "Vendor", published, "text", 1000, None, [1, 2, 3], f"/src/{rid}",
+    source = "https://vendor.example/blog/loader?a=1&b=2" if rid == "r1" else f"/src/{rid}"
+    report = wh.ReportRow(rid, rid * 4, title, "Vendor", published, "text", 1000, None, [1, 2, 3], source,
                           {"id": "id-1"})
-    wh.load_report(con, report, wh.SourceRow(f"/src/{rid}", f"bytes-{rid}", "text", 1000), sentences, mentions,
+    wh.load_report(con, report, wh.SourceRow(source, f"bytes-{rid}", "text", 1000), sentences, mentions,
                    list(sighted.values()), "run1")
 
 
@@ -103,6 +104,7 @@ def test_the_summary_shows_the_views_numbers_and_the_evidence_behind_them(wareho
     assert t1218.index("<mark>T1218.011</mark>") < t1218.index("<mark>rundll32</mark>")
     assert "signed binary" not in t1218 and "where possible" not in t1218
     assert "breachminer evidence T1218" in t1218
+    assert "<b>Second report <span class=\"muted\">(/src/r2)</span></b>" in t1218  # where to read the report
 
 
 def test_report_text_is_escaped_and_the_page_loads_nothing(warehouse) -> None:
@@ -114,7 +116,7 @@ def test_report_text_is_escaped_and_the_page_loads_nothing(warehouse) -> None:
     assert "<mark>rundll32</mark> &lt;img src=x onerror=alert(1)&gt; to start its DLL." in page
     assert not [attrs for _, attrs in parsed.tags if "src" in attrs or attrs.get("rel") == "stylesheet"]
     assert {attrs["href"].split("/techniques/")[0] for tag, attrs in parsed.tags if tag == "a"} == {
-        "https://attack.mitre.org"}
+        "https://attack.mitre.org", "https://vendor.example/blog/loader?a=1&b=2"}  # and the report fetched from a URL
     assert ATTACK_NOTICE in "".join(parsed.text)
 
 

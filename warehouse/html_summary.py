@@ -153,11 +153,12 @@ def _evidence_rows(con: duckdb.DuckDBPyConnection, technique_ids: list[str], per
                                           ORDER BY {METHOD_ORDER}, score DESC, sentence_index) AS in_report
                 FROM technique_evidence
                 WHERE counted AND coalesce(parent_id, technique_id) IN (SELECT unnest(?::VARCHAR[])))
-            SELECT parent, title, publisher, published, technique_id, method, cited, sentence
+            SELECT b.parent, b.title, b.publisher, b.published, b.technique_id, b.method, b.cited, b.sentence,
+                   r.first_source
             FROM (SELECT *, row_number() OVER (PARTITION BY parent ORDER BY strength, score DESC,
                                                 published DESC NULLS LAST, report_id) AS shown
-                  FROM best WHERE in_report = 1)
-            WHERE shown <= ? ORDER BY parent, shown""",
+                  FROM best WHERE in_report = 1) b JOIN reports r USING (report_id)
+            WHERE b.shown <= ? ORDER BY b.parent, b.shown""",
         [technique_ids, per_technique],
     ).fetchall()
     grouped: dict[str, list] = {}
@@ -171,9 +172,14 @@ def _evidence(con: duckdb.DuckDBPyConnection, top: Any, evidence: dict[str, list
     for row in top.itertuples(index=False):
         technique_id = str(row.technique_id)
         quotes = []
-        for title, publisher, published, exact_id, method, cited, sentence in evidence.get(technique_id, []):
+        for title, publisher, published, exact_id, method, cited, sentence, location in evidence.get(technique_id, []):
             source = ", ".join(_e(part) for part in (publisher, published) if part)
-            quotes.append(f"<p><b>{_e(title or 'untitled report')}</b> <span class=\"muted\">{source} — "
+            name = _e(title or "untitled report")
+            if location and location.startswith(("https://", "http://")):
+                name = f"<a href=\"{_e(location)}\">{name}</a>"
+            elif location:
+                name += f" <span class=\"muted\">({_e(location)})</span>"
+            quotes.append(f"<p><b>{name}</b> <span class=\"muted\">{source} — "
                           f"{_e(exact_id)} by {_e(method)}</span></p><blockquote>{_marked(sentence, cited)}"
                           "</blockquote>")
         blocks.append(f"<details><summary>{_e(technique_id)} {_e(row.technique_name)} — {int(row.n_reports)} "
