@@ -298,7 +298,7 @@ def extract_html(data: bytes) -> DocumentText:
         output_format="txt",
     )
     metadata = trafilatura.extract_metadata(html)
-    text = normalise_text(text or "", pdf_lines=False)
+    text = normalise_text(text or "", pdf_lines=False, html_lines=True)
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractionError(f"HTML page has no main text ({len(text)} characters after boilerplate removal)")
     published = None
@@ -355,11 +355,14 @@ _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b]+")
 _SYMBOL_FONT = re.compile(r"[\uf000-\uf0ff]")  # Symbol/Wingdings glyphs (bullets, arrows) in the private-use area
 
 
-def normalise_text(raw: str, *, pdf_lines: bool = True) -> str:
+def normalise_text(raw: str, *, pdf_lines: bool = True, html_lines: bool = False) -> str:
     """Paragraphs separated by one blank line; inside a paragraph, lines joined with spaces.
 
     With ``pdf_lines`` (hard-wrapped PDF text) a single newline is a wrapped line; otherwise
-    (HTML, text files) each line is its own paragraph unless it is hard-wrapped prose.
+    (text files) each line is its own paragraph unless it is hard-wrapped prose. With ``html_lines``
+    (trafilatura's text: a line per block element, table row or line of a code block) every line is its
+    own paragraph: joining long unpunctuated lines, right for hard-wrapped text files, glued table rows,
+    headings and command lines to what follows them.
     """
     raw = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
     raw = raw.replace("\u00ad", "").replace("\ufb01", "fi").replace("\ufb02", "fl")
@@ -373,7 +376,7 @@ def normalise_text(raw: str, *, pdf_lines: bool = True) -> str:
             if not line:
                 continue
             starts_item = line[0] in _BULLETS or bool(re.match(r"^\d{1,2}[.)]\s", line))
-            if current and (starts_item or (not pdf_lines and _ends_sentence(current[-1]))):
+            if current and (starts_item or html_lines or (not pdf_lines and _ends_sentence(current[-1]))):
                 paragraphs.append(" ".join(current))
                 current = []
             current.append(line)

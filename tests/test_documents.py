@@ -45,6 +45,20 @@ def test_html_main_text_without_boilerplate() -> None:
     assert "dcsync" not in lowered  # only in the sidebar's related posts
 
 
+def test_html_table_rows_code_lines_and_headings_stay_apart() -> None:
+    doc = documents.extract(SAMPLE_HTML.read_bytes(), SAMPLE_HTML.name)
+    paragraphs = doc.text.split("\n\n")
+    # a timeline table: each row its own paragraph, not one run-on "sentence" of every step
+    rows = [p for p in paragraphs if p.startswith("| Day ")]
+    assert len(rows) >= 6 and all(row.endswith("|") and row.count("| Day ") == 1 for row in rows)
+    # a code block: a long command line is not glued to the command after it
+    assert any(p.startswith("schtasks /create /tn \"FontCacheRefreshLogon\"") for p in paragraphs)
+    assert not any("/mo 30 /f schtasks" in p for p in paragraphs)
+    # the title (a long line without a full stop) is not glued to the first heading
+    assert paragraphs[0] == "Tessellate Ransomware: Inside a 96-Hour Intrusion at a Precision-Parts Manufacturer"
+    assert paragraphs[1] == "Executive summary"
+
+
 def test_plain_text_title_and_published_line() -> None:
     doc = documents.extract(SAMPLE_TXT.read_bytes(), SAMPLE_TXT.name)
     assert doc.kind == "text"
