@@ -1,7 +1,8 @@
 """The ``id`` method: explicit ATT&CK technique IDs, validated and normalised through the catalog.
 
 Finds ``T1059``, ``T1059.001`` and the forms PDF extraction breaks them into (``T1059 .001``,
-``T1059. 001``, ``T 1059.001``, ``T1059/001``). Revoked IDs are remapped (T1086 → T1059.001);
+``T1059. 001``, ``T 1059.001``, ``T1059/001``), the file-name forms ``T1059-001`` and ``T1059_001``,
+and Sigma rule tags (``attack.t1059.001``, lower case only there). Revoked IDs are remapped (T1086 → T1059.001);
 unknown IDs become mentions with ``technique_id=None``: kept as evidence, never counted.
 """
 
@@ -13,7 +14,8 @@ from collections.abc import Sequence
 from breachminer.catalog import AttackCatalog
 from breachminer.records import Mention, Sentence
 
-ID_PATTERN = re.compile(r"(?<![A-Za-z0-9])T ?(1\d{3})(?:\s?[./]\s?(\d{3})(?!\d))?(?![0-9])")
+ID_PATTERN = re.compile(
+    r"(?:(?<![A-Za-z0-9])T ?|(?<=attack\.)t)(1\d{3})(?:\s?[./]\s?(\d{3})(?!\d)|[-_](\d{3})(?![\d-]))?(?![0-9])")
 SCORES = {"active": 0.97, "deprecated": 0.9, "revoked": 0.95, "unknown": 0.0}
 
 
@@ -21,7 +23,7 @@ class IdTagger:
     """Explicit technique IDs."""
 
     method = "id"
-    version = "id-1"
+    version = "id-2"  # id-2: T1059-001, T1059_001 and Sigma tags
 
     def __init__(self, catalog: AttackCatalog) -> None:
         self.catalog = catalog
@@ -32,7 +34,8 @@ class IdTagger:
             if "1" not in sentence.text:
                 continue
             for match in ID_PATTERN.finditer(sentence.text):
-                cited = f"T{match.group(1)}" + (f".{match.group(2)}" if match.group(2) else "")
+                sub_technique = match.group(2) or match.group(3)
+                cited = f"T{match.group(1)}" + (f".{sub_technique}" if sub_technique else "")
                 resolution = self.catalog.resolve(cited)
                 mentions.append(
                     Mention(
