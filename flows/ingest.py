@@ -5,8 +5,8 @@ whose last failure is not due for a retry, fetch URLs into the raw cache (feeds 
 report links), skip bytes already loaded, analyse the rest as Prefect tasks (a process pool:
 extraction is CPU-bound), then load each result in input order in its own transaction (same text or a
 PDF/HTML twin becomes another source of the existing report), recording every failure with its stage
-and when it will be retried; last, with the classifier on, re-score the loaded reports that another
-model or sighting rule decided (``flows.retag``: after an upgrade, the nightly run catches up by itself);
+and when it will be retried; last, re-tag the loaded reports that other versions of the taggers or
+rules decided (``flows.retag``: after an upgrade, the nightly run catches up by itself);
 with an export folder, rewrite the top-N and priority exports there. The run's counts go to ``runs``.
 """
 
@@ -282,13 +282,12 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         done += 1
         report_progress("analyse", done, counts["sources"])
 
-    # 3. reports decided by another model or sighting rule (loaded before an upgrade) are re-scored
-    if settings.use_classifier:
-        with wh.connect(db_path, read_only=True) as con:
-            before = wh.sighting_count(con)
-        counts["retagged"], counts["retag_error"] = _retag_stale(db_path, settings)
-        with wh.connect(db_path, read_only=True) as con:
-            counts["sightings"] += wh.sighting_count(con) - before  # net, like a revised report's
+    # 3. reports decided by other versions of the taggers or rules (loaded before an upgrade) are re-tagged
+    with wh.connect(db_path, read_only=True) as con:
+        before = wh.sighting_count(con)
+    counts["retagged"], counts["retag_error"] = _retag_stale(db_path, settings)
+    with wh.connect(db_path, read_only=True) as con:
+        counts["sightings"] += wh.sighting_count(con) - before  # net, like a revised report's
 
     # 4. the tables people read, refreshed (a failure here loses nothing: the run's data is loaded)
     if export_dir:
@@ -315,25 +314,27 @@ def _export(db_path: str, directory: Path, limit: int) -> tuple[list[str], str |
 
 
 def _retag_stale(db_path: str, settings: Settings) -> tuple[int, str | None]:
-    """Re-score the reports another model or sighting rule decided; the model loads only when some did.
+    """Re-tag the reports that other versions of the taggers or rules decided; the model loads only
+    when a report needs it.
 
-    Returns how many were re-scored and, when some were not, why (for the run record); those keep
+    Returns how many were re-tagged and, when some were not, why (for the run record); those keep
     their earlier sightings and stay stale, so the next run tries again.
     """
+    catalog = AttackCatalog.load(settings.catalog_path)
     directory = settings.model_dir or MODEL_DIR
-    version = card_version(directory)
-    if version is None:
-        return 0, None
-    todo = stale_reports(db_path, version)
+    model_version = card_version(directory) if settings.use_classifier else None
+    todo = stale_reports(db_path, catalog, model_version)
     if not todo:
         return 0, None
-    try:
-        model = TechniqueClassifier.load(directory)
-    except (ModelCompatibilityError, OSError, ValueError) as exc:
-        cause = f"{len(todo)} reports not re-scored: the model did not load: {type(exc).__name__}: {exc}"
-        get_run_logger().error("%s", cause)
-        return 0, cause
-    outcome = retag_stale(db_path, model, settings.sighting_threshold)
+    model = None
+    if model_version is not None:
+        try:
+            model = TechniqueClassifier.load(directory)
+        except (ModelCompatibilityError, OSError, ValueError) as exc:
+            cause = f"{len(todo)} reports not re-scored: the model did not load: {type(exc).__name__}: {exc}"
+            get_run_logger().error("%s", cause)
+            return 0, cause
+    outcome = retag_stale(db_path, catalog, model, settings.sighting_threshold)
     return outcome.retagged, outcome.cause
 
 

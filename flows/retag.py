@@ -1,16 +1,18 @@
-"""The retag flow: re-score stored sentences with the current classifier, one report per transaction.
+"""The retag flow: re-tag stored sentences with the current taggers, one report per transaction.
 
-Reports whose classifier mentions came from another model version (or none), whose sightings were
-decided by another version of the sighting rule, or whose sentences were loaded before the advice rule,
-get their classifier mentions replaced, their advice sentences stored and their sightings recomputed
-from all mentions; the other methods' mentions stay as they are. Re-running with the same model and
-rule changes nothing.
+A report is stale when a tagger that decided it has changed since: the classifier (another model
+version, or none), the id, name or lexicon tagger (their versions carry a digest of their rule files
+and the ATT&CK release, so an edited lexicon or a new catalog is a new version), the sighting rule,
+or the advice rule (sentences loaded before it). A stale report gets the mentions of its changed
+taggers replaced, its advice sentences stored and its sightings recomputed from all mentions; the
+mentions of unchanged taggers stay as they are. Re-running with the same taggers changes nothing.
 
-``retag_stale`` is also the last step of every ingest run that uses the classifier, so a scheduled
-ingest brings a warehouse up to date by itself after the model or the rule changes (an upgrade): the
-frequency tables never mix reports decided by two models or two rules.
+``retag_stale`` is also the last step of every ingest run, so a scheduled ingest brings a warehouse
+up to date by itself after an upgrade: the frequency tables never mix reports decided by two models,
+two lexicons or two rules. A run without the classifier leaves the reports that hold classifier
+mentions to a run with it (their sightings were decided with the model's calibrated threshold).
 
-A report whose re-scoring fails keeps its earlier mentions and sightings (its transaction never
+A report whose re-tagging fails keeps its earlier mentions and sightings (its transaction never
 commits), the others go on, and the report stays stale, so the next run tries it again.
 """
 
@@ -27,36 +29,38 @@ from breachminer.progress import report_progress
 from breachminer.settings import get_settings
 from extractors.advice import advice_sentences
 from extractors.sightings import RULE_VERSION, decide_sightings
+from extractors.taggers import Tagger
 from models.classifier import MODEL_DIR, TechniqueClassifier
-from models.tagger import ClassifierTagger
+from models.tagger import ClassifierTagger, default_taggers, resolve_sighting_threshold, tagger_versions
 from warehouse.lock import writer_lock
 
 
 @flow(name="breachminer-retag")
 def retag_flow(db_path: str, model_dir: str | None = None, wait: float = 0.0) -> dict[str, Any]:
-    """Replace classifier mentions made by other model versions; returns counts.
+    """Re-tag the reports that other versions of the taggers or rules decided; returns counts.
 
     Holds the warehouse's writer lock, like ingest: the two never interleave.
     """
     with writer_lock(db_path, wait, what="retag"):
         settings = get_settings()
         catalog = AttackCatalog.load(settings.catalog_path)
-        model = TechniqueClassifier.load(model_dir or MODEL_DIR)
+        model = TechniqueClassifier.load(model_dir or MODEL_DIR) if settings.use_classifier else None
         with wh.connect(db_path, catalog=catalog) as con:
             total = wh.first_row(con, "SELECT count(*) FROM reports")[0]
             before = wh.sighting_count(con)
-        outcome = retag_stale(db_path, model, settings.sighting_threshold)
+        outcome = retag_stale(db_path, catalog, model, settings.sighting_threshold)
         with wh.connect(db_path, read_only=True) as con:
             after = wh.sighting_count(con)
-    get_run_logger().info("retagged %d of %d reports with %s", outcome.retagged, total, model.version)
+    used = model.version if model is not None else "the rules only (BREACHMINER_CLASSIFIER=0)"
+    get_run_logger().info("retagged %d of %d reports with %s", outcome.retagged, total, used)
     return {"retagged": outcome.retagged, "unchanged": total - outcome.retagged - len(outcome.failures),
-            "failed": outcome.failures, "model_version": model.version,
+            "failed": outcome.failures, "model_version": used,
             "sightings_before": before, "sightings_after": after}
 
 
 @dataclass
 class RetagOutcome:
-    """What re-scoring did: reports re-scored, and each report that failed with its cause."""
+    """What re-tagging did: reports re-tagged, and each report that failed with its cause."""
 
     retagged: int = 0
     failures: list[str] = field(default_factory=list)  # "<report_id>: <error class>: <message>"
@@ -70,41 +74,50 @@ class RetagOutcome:
         return f"{len(self.failures)} reports not re-scored, e.g. {self.failures[0]}{more}"
 
 
-def stale_reports(db_path: str, model_version: str) -> list[str]:
-    """Reports that ``model_version`` and the current sighting rule did not decide (see the module doc)."""
+def stale_reports(db_path: str, catalog: AttackCatalog, model_version: str | None) -> list[str]:
+    """Reports the current taggers (the classifier only given ``model_version``) and rules did not decide."""
+    versions = tagger_versions(catalog, model_version)
+    skip = ClassifierTagger.method if model_version is None else None
     with wh.connect(db_path, read_only=True) as con:
-        return wh.reports_to_retag(con, ClassifierTagger.method, model_version, RULE_VERSION)
+        return wh.reports_to_retag(con, versions, RULE_VERSION, skip_method=skip)
 
 
-def retag_stale(db_path: str, model: TechniqueClassifier, sighting_threshold: float | None = None) -> RetagOutcome:
-    """Re-score every stale report with ``model``, one transaction each.
+def retag_stale(db_path: str, catalog: AttackCatalog, model: TechniqueClassifier | None,
+                sighting_threshold: float | None = None) -> RetagOutcome:
+    """Re-tag every stale report with the current taggers (``model`` None: the rules only), one
+    transaction each.
 
     A report that fails is left as it was and stays stale (see the module doc). The caller holds the
     warehouse's writer lock.
     """
-    tagger = ClassifierTagger(model, sighting_threshold)
-    todo = stale_reports(db_path, tagger.version)
+    todo = stale_reports(db_path, catalog, model.version if model is not None else None)
     outcome = RetagOutcome()
+    if not todo:
+        return outcome
+    threshold = resolve_sighting_threshold(sighting_threshold, model)
+    taggers = default_taggers(catalog, model, threshold)
     for done, report_id in enumerate(todo, start=1):
         try:
-            _retag_report(db_path, report_id, tagger)
+            _retag_report(db_path, report_id, taggers, threshold)
             outcome.retagged += 1
         except Exception as exc:  # recorded with its cause; the next run retries the report
-            get_run_logger().error("report %s was not re-scored: %s: %s", report_id, type(exc).__name__, exc)
+            get_run_logger().error("report %s was not re-tagged: %s: %s", report_id, type(exc).__name__, exc)
             outcome.failures.append(f"{report_id}: {type(exc).__name__}: {exc}")
         report_progress("retag", done, len(todo))
     return outcome
 
 
-def _retag_report(db_path: str, report_id: str, tagger: ClassifierTagger) -> None:
+def _retag_report(db_path: str, report_id: str, taggers: list[Tagger], sighting_threshold: float) -> None:
     with wh.connect(db_path, read_only=True) as con:
         sentences = wh.report_sentences(con, report_id)
-        kept = wh.report_mentions(con, report_id, exclude_method=tagger.method)
-    fresh = tagger.tag(sentences)
-    sightings = decide_sightings(kept + fresh, tagger.sighting_threshold, sentences)
+        stored = wh.report_tagger_versions(con, report_id)
+        changed = [tagger for tagger in taggers if stored.get(tagger.method) != tagger.version]
+        kept = wh.report_mentions(con, report_id, exclude_methods=[tagger.method for tagger in changed])
+    fresh = [mention for tagger in changed for mention in tagger.tag(sentences)]
+    sightings = decide_sightings(kept + fresh, sighting_threshold, sentences)
     with wh.connect(db_path) as con:
-        wh.replace_method_mentions(con, report_id, tagger.method, tagger.version, fresh, sightings,
-                                   sorted(advice_sentences(sentences)))
+        wh.replace_mentions(con, report_id, {tagger.method: tagger.version for tagger in changed}, fresh, sightings,
+                            sorted(advice_sentences(sentences)))
 
 
 def run_retag(db_path: str, model_dir: str | None = None) -> dict[str, Any]:

@@ -25,6 +25,9 @@ from breachminer.records import Mention, Sentence
 from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD, OcrOptions
 from extractors.pipeline import DocumentAnalyzer
 from extractors.taggers import IdTagger, LexiconTagger, NameTagger, Tagger
+from extractors.taggers.ids import id_version
+from extractors.taggers.lexicon import lexicon_version
+from extractors.taggers.names import name_version
 from models.classifier import CARD_FILE, MODEL_DIR, TechniqueClassifier
 
 FLOOR_RATIO = 0.5
@@ -91,6 +94,16 @@ def default_taggers(catalog: AttackCatalog, model: TechniqueClassifier | None = 
     if model is not None:
         taggers.append(ClassifierTagger(model, sighting_threshold))
     return taggers
+
+
+def tagger_versions(catalog: AttackCatalog, model_version: str | None = None) -> dict[str, str]:
+    """``{method: version}`` of ``default_taggers`` without building them (no spaCy matcher, no model
+    load): what ``retag`` compares a report's stored versions with."""
+    versions = {IdTagger.method: id_version(catalog), NameTagger.method: name_version(catalog),
+                LexiconTagger.method: lexicon_version(catalog)}
+    if model_version is not None:
+        versions[ClassifierTagger.method] = model_version
+    return versions
 
 
 def load_model(model_dir: Path | str | None = None) -> TechniqueClassifier | None:

@@ -211,3 +211,52 @@ def test_a_run_refreshes_its_exports_and_a_failed_export_loses_nothing(tmp_path,
         status, error = con.execute("SELECT status, export_error FROM runs WHERE run_id = ?",
                                     [third["run_id"]]).fetchone()
     assert status == "completed" and error == third["export_error"]
+
+
+def stored_tagging(db_file):
+    with wh.connect(db_file, read_only=True) as con:
+        mentions = con.execute("""SELECT report_id, sentence_index, technique_id, method, score, cited, match_start
+                                  FROM mentions ORDER BY ALL""").fetchall()
+        sightings = con.execute("SELECT report_id, technique_id, score, rule FROM sightings ORDER BY ALL").fetchall()
+    return mentions, sightings
+
+
+def test_an_edited_lexicon_or_name_list_re_tags_what_the_old_one_decided(db_file, monkeypatch) -> None:
+    """Rule taggers carry versions like the model: a report tagged by an older lexicon or name list is
+    re-tagged from its stored sentences by the next run, and the result is what loading it now gives."""
+    monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")
+    manifest = str(SAMPLES.parent / "samples.csv")
+    assert run_ingest([manifest], str(db_file), workers=1)["retagged"] == 0
+    loaded = stored_tagging(db_file)
+    with wh.connect(db_file) as con:
+        [old, kept] = [r[0] for r in con.execute("SELECT report_id FROM reports ORDER BY 1 LIMIT 2").fetchall()]
+        # as an older version left them: a name mention the current list no longer makes, a lexicon
+        # mention it now makes missing, and those taggers' old versions
+        con.execute("""INSERT INTO mentions SELECT * REPLACE ('T1486' AS technique_id, 'name-1' AS tagger_version)
+                       FROM mentions WHERE report_id = ? AND method = 'name' LIMIT 1""", [old])
+        con.execute("DELETE FROM mentions WHERE report_id = ? AND method = 'lexicon'", [old])
+        con.execute("""UPDATE reports SET tagger_versions = json_merge_patch(tagger_versions,
+                       '{"name": "name-1", "lexicon": "lexicon-1"}')::VARCHAR WHERE report_id IN (?, ?)""", [old, kept])
+        # a report decided with the classifier waits for a run that has it
+        con.execute("""UPDATE reports SET tagger_versions = json_merge_patch(tagger_versions,
+                       '{"classifier": "clf-old"}')::VARCHAR WHERE report_id = ?""", [kept])
+    result = run_ingest([manifest], str(db_file), workers=1)
+    assert (result["new"], result["retagged"], result["retag_error"]) == (0, 1, None)
+    mentions, sightings = stored_tagging(db_file)
+    assert [m for m in mentions if m[0] == old] == [m for m in loaded[0] if m[0] == old]
+    assert [s for s in sightings if s[0] == old] == [s for s in loaded[1] if s[0] == old]
+    with wh.connect(db_file, read_only=True) as con:
+        versions = dict(con.execute("SELECT report_id, tagger_versions FROM reports").fetchall())
+    assert '"name-1"' not in versions[old] and '"name-1"' in versions[kept]
+    assert run_ingest([manifest], str(db_file), workers=1)["retagged"] == 0  # current now: nothing to do
+
+
+def test_re_tagging_stored_sentences_gives_what_loading_gave(db_file, monkeypatch) -> None:
+    monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")
+    manifest = str(SAMPLES.parent / "samples.csv")
+    run_ingest([manifest], str(db_file), workers=1)
+    loaded = stored_tagging(db_file)
+    with wh.connect(db_file) as con:
+        con.execute("UPDATE reports SET tagger_versions = '{}'")  # every tagger of every report is stale
+    assert run_ingest([manifest], str(db_file), workers=1)["retagged"] == 4
+    assert stored_tagging(db_file) == loaded

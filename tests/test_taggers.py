@@ -148,6 +148,7 @@ def test_the_lexicon_prefilter_changes_no_result(lexicon_tagger) -> None:
     document = sentences(*texts)
     every_pattern = LexiconTagger.__new__(LexiconTagger)
     every_pattern.entries = [LexiconEntry(**{**e.__dict__, "literals": None}) for e in lexicon_tagger.entries]
+    every_pattern.version = lexicon_tagger.version
     assert all(e.literals for e in lexicon_tagger.entries)  # every entry is prefiltered
     found = lexicon_tagger.tag(document)
     assert found == every_pattern.tag(document) and len(found) > len(ENTRIES)
@@ -160,3 +161,17 @@ def test_lexicon_rejects_unknown_techniques(tmp_path, catalog) -> None:
         "entries:\n- {key: x, pattern: 'x', technique: T1999, fidelity: high, note: n, positive: x, negative: y}\n")
     with pytest.raises(ValueError, match="T1999"):
         load_lexicon(catalog, bad)
+
+
+def test_a_rule_file_edit_is_a_new_tagger_version(tmp_path, catalog) -> None:
+    """``retag`` finds what an older lexicon or name list decided by these versions."""
+    from extractors.taggers.names import NAMES_FILE
+
+    edited_lexicon, edited_names = tmp_path / "lexicon.yaml", tmp_path / "names.yaml"
+    edited_lexicon.write_text(LEXICON_FILE.read_text(encoding="utf-8") + "\n# reviewed again\n", encoding="utf-8")
+    edited_names.write_text(NAMES_FILE.read_text(encoding="utf-8") + "\n# reviewed again\n", encoding="utf-8")
+    current = LexiconTagger(catalog), NameTagger(catalog)
+    edited = LexiconTagger(catalog, edited_lexicon), NameTagger(catalog, edited_names)
+    for before, after in zip(current, edited, strict=True):
+        assert before.version != after.version and before.version.endswith(f"/attack-{catalog.attack_version}")
+    assert IdTagger(catalog).version == f"id-2/attack-{catalog.attack_version}"

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -389,19 +389,30 @@ def add_source(con: duckdb.DuckDBPyConnection, source: SourceRow, report_id: str
 # ------------------------------------------------------------------------------------ retagging
 
 
-def reports_to_retag(con: duckdb.DuckDBPyConnection, method: str, version: str, rule: str | None = None) -> list[str]:
-    """Reports whose mentions for ``method`` were not made by ``version``; given ``rule``, also those with a
-    sighting decided by another rule version or a sentence not yet assessed for advice (loaded before it)."""
+def reports_to_retag(con: duckdb.DuckDBPyConnection, versions: Mapping[str, str], rule: str,
+                     skip_method: str | None = None) -> list[str]:
+    """Reports that the current taggers and sighting rule did not decide: a method in ``versions`` whose
+    mentions another version made (or none did), a sighting decided by another rule, or a sentence not
+    yet assessed for advice (loaded before that rule). Reports with ``skip_method`` mentions (the
+    classifier, in a run without it) are left for a run that has that method."""
+    methods, wanted = list(versions), [versions[m] for m in versions]
     rows = con.execute(
-        """SELECT report_id FROM reports
-           WHERE coalesce(json_extract_string(tagger_versions, '$.' || ?), '') <> ?
-              OR (CAST(? AS VARCHAR) IS NOT NULL
-                  AND (report_id IN (SELECT report_id FROM sightings WHERE rule IS DISTINCT FROM ?)
-                       OR report_id IN (SELECT report_id FROM sentences WHERE advice IS NULL)))
+        """SELECT report_id FROM reports r
+           WHERE (CAST(? AS VARCHAR) IS NULL OR json_extract_string(r.tagger_versions, '$.' || ?) IS NULL)
+             AND (EXISTS (SELECT 1 FROM (SELECT unnest(?::VARCHAR[]) AS method, unnest(?::VARCHAR[]) AS version) v
+                          WHERE coalesce(json_extract_string(r.tagger_versions, '$.' || v.method), '') <> v.version)
+                  OR r.report_id IN (SELECT report_id FROM sightings WHERE rule IS DISTINCT FROM ?)
+                  OR r.report_id IN (SELECT report_id FROM sentences WHERE advice IS NULL))
            ORDER BY report_id""",
-        [method, version, rule, rule],
+        [skip_method, skip_method, methods, wanted, rule],
     ).fetchall()
     return [row[0] for row in rows]
+
+
+def report_tagger_versions(con: duckdb.DuckDBPyConnection, report_id: str) -> dict[str, str]:
+    """``{method: version}`` of the taggers whose mentions a report holds."""
+    [(stored,)] = con.execute("SELECT tagger_versions FROM reports WHERE report_id = ?", [report_id]).fetchall()
+    return json.loads(stored) if stored else {}
 
 
 def report_sentences(con: duckdb.DuckDBPyConnection, report_id: str) -> list[Sentence]:
@@ -413,33 +424,36 @@ def report_sentences(con: duckdb.DuckDBPyConnection, report_id: str) -> list[Sen
     return [Sentence(*row) for row in rows]
 
 
-def report_mentions(con: duckdb.DuckDBPyConnection, report_id: str, exclude_method: str | None = None) -> list[Mention]:
+def report_mentions(con: duckdb.DuckDBPyConnection, report_id: str,
+                    exclude_methods: Sequence[str] = ()) -> list[Mention]:
     rows = con.execute(
         """SELECT sentence_index, technique_id, method, score, cited, match_start, match_end, detail, tagger_version
-           FROM mentions WHERE report_id = ? AND method IS DISTINCT FROM ?""",
-        [report_id, exclude_method],
+           FROM mentions WHERE report_id = ? AND NOT list_contains(?::VARCHAR[], method)""",
+        [report_id, list(exclude_methods)],
     ).fetchall()
     return [Mention(*row) for row in rows]
 
 
-def replace_method_mentions(con: duckdb.DuckDBPyConnection, report_id: str, method: str, version: str,
-                            mentions: Sequence[Mention], sightings: Sequence[Sighting],
-                            advice: Sequence[int] | None = None) -> None:
-    """Swap one method's mentions and the report's sightings in one transaction; given ``advice`` (the
-    indexes of the advice sentences the sightings were decided with), also store which sentences are advice."""
+def replace_mentions(con: duckdb.DuckDBPyConnection, report_id: str, versions: Mapping[str, str],
+                     mentions: Sequence[Mention], sightings: Sequence[Sighting],
+                     advice: Sequence[int] | None = None) -> None:
+    """In one transaction, swap the mentions of the methods in ``versions`` (``{method: version}``, the
+    taggers that made ``mentions``) and the report's sightings; given ``advice`` (the indexes of the
+    advice sentences the sightings were decided with), also store which sentences are advice."""
     con.execute("BEGIN TRANSACTION")
     try:
         if advice is not None:
             con.execute("UPDATE sentences SET advice = list_contains(?::INTEGER[], sentence_index) WHERE report_id = ?",
                         [sorted(advice), report_id])
-        con.execute("DELETE FROM mentions WHERE report_id = ? AND method = ?", [report_id, method])
+        con.execute("DELETE FROM mentions WHERE report_id = ? AND list_contains(?::VARCHAR[], method)",
+                    [report_id, list(versions)])
         con.execute("DELETE FROM sightings WHERE report_id = ?", [report_id])
         _insert(con, "mentions", mentions_table(report_id, mentions))
         _insert(con, "sightings", sightings_table(report_id, sightings))
         con.execute(
             """UPDATE reports SET tagger_versions = json_merge_patch(coalesce(tagger_versions, '{}'), ?::JSON)::VARCHAR
                WHERE report_id = ?""",
-            [json.dumps({method: version}), report_id],
+            [json.dumps(dict(versions)), report_id],
         )
         con.execute("COMMIT")
     except Exception:

@@ -311,10 +311,11 @@ def retag(
     db: DbOption = None,
     model_dir: Annotated[Path | None, typer.Option(help="model folder [default: the shipped model]")] = None,
 ) -> None:
-    """Re-score every report with the current classifier, replacing older classifier mentions.
+    """Re-tag the reports that another model, tagger or rule version decided, with the current ones.
 
-    Reports already scored by this model are left alone unless an older sighting rule decided them or
-    they were loaded before the advice rule.
+    A report whose classifier model, id/name/lexicon tagger (their rule files, the ATT&CK release),
+    sighting rule or advice rule has changed since it was loaded gets the changed taggers' mentions
+    replaced and its sightings recomputed, in one transaction; reports already current are left alone.
 
     Example: breachminer retag --db /tmp/bm.duckdb
     """

@@ -17,16 +17,22 @@ from breachminer.records import Mention, Sentence
 ID_PATTERN = re.compile(
     r"(?:(?<![A-Za-z0-9])T ?|(?<=attack\.)t)(1\d{3})(?:\s?[./]\s?(\d{3})(?!\d)|[-_](\d{3})(?![\d-]))?(?![0-9])")
 SCORES = {"active": 0.97, "deprecated": 0.9, "revoked": 0.95, "unknown": 0.0}
+CODE_REVISION = "id-2"  # id-2: T1059-001, T1059_001 and Sigma tags
+
+
+def id_version(catalog: AttackCatalog) -> str:
+    """The tagger's version: its code revision and the ATT&CK release that resolves the IDs."""
+    return f"{CODE_REVISION}/attack-{catalog.attack_version}"
 
 
 class IdTagger:
     """Explicit technique IDs."""
 
     method = "id"
-    version = "id-2"  # id-2: T1059-001, T1059_001 and Sigma tags
 
     def __init__(self, catalog: AttackCatalog) -> None:
         self.catalog = catalog
+        self.version = id_version(catalog)
 
     def tag(self, sentences: Sequence[Sentence]) -> list[Mention]:
         mentions: list[Mention] = []

@@ -24,8 +24,15 @@ import yaml
 
 from breachminer.catalog import AttackCatalog
 from breachminer.records import Mention, Sentence
+from extractors.taggers.base import file_digest
 
 LEXICON_FILE = Path(__file__).resolve().parent.parent / "data" / "lexicon.yaml"
+CODE_REVISION = "lexicon-2"
+
+
+def lexicon_version(catalog: AttackCatalog, path: Path | None = None) -> str:
+    """The tagger's version: code revision, a digest of the lexicon, and the ATT&CK release it resolves to."""
+    return f"{CODE_REVISION}.{file_digest(path or LEXICON_FILE)}/attack-{catalog.attack_version}"
 FIDELITY_SCORES = {"high": 0.95, "medium": 0.7, "low": 0.4}  # calibrated, see extractors/sightings.py
 
 
@@ -129,9 +136,9 @@ class LexiconTagger:
     """Observables from the reviewed lexicon."""
 
     method = "lexicon"
-    version = "lexicon-1"
 
     def __init__(self, catalog: AttackCatalog, path: Path | None = None) -> None:
+        self.version = lexicon_version(catalog, path)
         self.entries = load_lexicon(catalog, path)
 
     def tag(self, sentences: Sequence[Sentence]) -> list[Mention]:

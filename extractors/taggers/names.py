@@ -21,8 +21,15 @@ from spacy.matcher import PhraseMatcher
 from breachminer.catalog import AttackCatalog
 from breachminer.records import Mention, Sentence
 from extractors.sentences import nlp
+from extractors.taggers.base import file_digest
 
 NAMES_FILE = Path(__file__).resolve().parent.parent / "data" / "names.yaml"
+CODE_REVISION = "name-2"
+
+
+def name_version(catalog: AttackCatalog, rules_path: Path | None = None) -> str:
+    """The tagger's version: code revision, a digest of the name rules, and the ATT&CK release (its names)."""
+    return f"{CODE_REVISION}.{file_digest(rules_path or NAMES_FILE)}/attack-{catalog.attack_version}"
 
 
 @dataclass(frozen=True)
@@ -81,9 +88,9 @@ class NameTagger:
     """Technique names and aliases, on lowercase tokens."""
 
     method = "name"
-    version = "name-1"
 
     def __init__(self, catalog: AttackCatalog, rules_path: Path | None = None) -> None:
+        self.version = name_version(catalog, rules_path)
         rules = yaml.safe_load((rules_path or NAMES_FILE).read_text(encoding="utf-8"))
         self.scores = {"strong": 0.85, "default": 0.7, "weak": 0.45, **(rules.get("scores") or {})}
         self.phrases = {p.phrase: p for p in build_phrases(catalog, rules)}
