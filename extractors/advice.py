@@ -93,7 +93,9 @@ _AGAINST_PRACTICE = re.compile(r"\b(?:contrary to|against|despite|ignor\w*|viola
 # what may come before a recommending clause: nothing, a heading, a clause ending in ";", ":" or a dash, or
 # an introductory phrase ("Specifically, …", "To help prevent such attacks, we suggest…"); in
 # "The loader …, and defenders should expect…" the recommendation is appended to an observation
-_AGENCY_LIST = re.compile(r"(?:(?:[A-Z][\w&-]*|and|&)[,\s]*)+")
+# possessive: a capitalised word is one token, never split ("ABCD" as "AB" + "CD"), which made a lead in
+# capitals (a heading run into the sentence) backtrack exponentially in its length
+_AGENCY_LIST = re.compile(r"(?:(?:[A-Z][\w&-]*+|and|&)[,\s]*+)+")
 _INTRODUCERS = frozenset({
     "additionally", "after", "although", "as", "because", "before", "for", "given", "if", "in", "once",
     "should", "since", "specifically", "therefore", "to", "upon", "when", "where", "while", "with",

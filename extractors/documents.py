@@ -67,7 +67,10 @@ MIN_TEXT_CHARS = 200  # below this, a document has no usable text
 _BULLETS = "•◦▪●■–·*-"
 # A table-of-contents entry: a dot leader ending the line, then a page number ("Timeline ..... 5"), or a long
 # leader alone ("Limitations . . . . . . . ." whose number sits on the next line). Prose "Wait....." is kept.
-_TOC_ENTRY = re.compile(r"(?:\.\s?){5,}\s*(?:\d{1,4}|[ivxlc]{1,6})\s*$|(?:\.\s?){8,}\s*$", re.IGNORECASE)
+# The leader is matched from its first dot and possessively: tried from every dot of a long run of dots, it
+# took time quadratic in the run's length.
+_TOC_ENTRY = re.compile(r"(?<!\.)(?<!\.\s)(?:(?:\.\s?){5,}+\s*(?:\d{1,4}|[ivxlc]{1,6})\s*$|(?:\.\s?){8,}+\s*$)",
+                        re.IGNORECASE)
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$", re.IGNORECASE)
 
 
@@ -350,7 +353,9 @@ def _decode(data: bytes) -> str:
 
 # ------------------------------------------------------------------------------- normalisation
 
-_HYPHEN_BREAK = re.compile(r"([A-Za-z]{2,})-\n([a-z]{2,})")
+# a word hyphenated at a line break ("persis-\ntence"); lookarounds, not a captured word: a captured
+# ``[A-Za-z]{2,}`` backtracks through every long letter run (a base64 blob), quadratic in its length
+_HYPHEN_BREAK = re.compile(r"(?<=[A-Za-z]{2})-\n(?=[a-z]{2})")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b]+")
 _SYMBOL_FONT = re.compile(r"[\uf000-\uf0ff]")  # Symbol/Wingdings glyphs (bullets, arrows) in the private-use area
 
@@ -367,7 +372,7 @@ def normalise_text(raw: str, *, pdf_lines: bool = True, html_lines: bool = False
     raw = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
     raw = raw.replace("\u00ad", "").replace("\ufb01", "fi").replace("\ufb02", "fl")
     raw = _SYMBOL_FONT.sub("•", raw)
-    raw = _HYPHEN_BREAK.sub(r"\1\2", raw)
+    raw = _HYPHEN_BREAK.sub("", raw)
     paragraphs: list[str] = []
     for block in re.split(r"\n\s*\n", raw):
         current: list[str] = []

@@ -70,3 +70,20 @@ def catalog():
     from breachminer.catalog import AttackCatalog
 
     return AttackCatalog.load()
+
+
+def finishes(code: str, seconds: float = 120) -> str:
+    """Run ``code`` in a fresh interpreter and return its output; fail if it has not finished in ``seconds``.
+
+    A guard against hangs (a regular expression that backtracks exponentially or quadratically on a
+    pathological input), not a speed test: the guarded code takes milliseconds when it works and hours
+    when it does not, so the bound is generous."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                              timeout=seconds, check=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"did not finish in {seconds} s (a hang on a pathological input):\n{code}")
+    return done.stdout

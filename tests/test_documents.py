@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import EMPTY_PAGE_PDF, REPORTS, SAMPLES, needs_shared
+from conftest import EMPTY_PAGE_PDF, REPORTS, SAMPLES, finishes, needs_shared
 
 from extractors import documents
 from extractors.documents import CorruptDocument, NoTextLayer, UnsupportedFormat
@@ -123,6 +123,20 @@ def test_normalise_joins_wrapped_lines_and_hyphenation() -> None:
     # bullets drawn from a Symbol or Wingdings font come out as private-use characters: still list items
     text = documents.normalise_text("These attempts include:\n\uf0b7 Multi-stage malware\n\uf06e Phone calls.")
     assert text.split("\n\n") == ["These attempts include:", "• Multi-stage malware", "• Phone calls."]
+
+
+def test_long_runs_of_letters_or_dots_are_read_in_linear_time() -> None:
+    """A base64 blob of 1 MB (a payload pasted into a report) and a line of 100,000 dots: the hyphenation
+    and table-of-contents rules once backtracked through such runs (the blob alone took hours)."""
+    output = finishes(
+        "from extractors import documents\n"
+        "blob = 'QUFBQUFB' * 125_000\n"
+        "text = documents.extract_plain_text(('A payload: ' + blob + '\\n\\nThe loader uses pro-\\ncess hollowing.')"
+        ".encode()).text\n"
+        "print(len(text), text.endswith('process hollowing.'))\n"
+        "toc = documents._TOC_ENTRY\n"
+        "print(bool(toc.search('.' * 100_000 + '!')), bool(toc.search('x' + '.' * 99 + ' 7')))\n")
+    assert output.split() == ["1000047", "True", "False", "True"]
 
 
 @needs_shared
