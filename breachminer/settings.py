@@ -11,6 +11,7 @@ overrides the environment where it has a flag (``--db`` over ``BREACHMINER_DB``)
 | ``BREACHMINER_WORKERS`` | 1 | analysis processes; more pay off only for large backfills on many cores |
 | ``BREACHMINER_MAX_BYTES`` | 100 MB | larger inputs are refused (recorded as a failure) |
 | ``BREACHMINER_MAX_PAGES`` | 500 | PDF pages read per document; the rest is skipped and noted |
+| ``BREACHMINER_ANALYSIS_TIMEOUT`` | 900 s | a document analysed longer is stopped (recorded, retried); 0: no limit |
 | ``BREACHMINER_OCR`` | ``1`` | ``0``: PDFs without a text layer fail instead of being read by OCR (Tesseract) |
 | ``BREACHMINER_TESSERACT`` | ``tesseract`` | the Tesseract command or its path (``apt-get install tesseract-ocr``) |
 | ``BREACHMINER_OCR_LANGUAGE`` | ``eng`` | Tesseract language(s), e.g. ``eng+deu`` (each needs its language data) |
@@ -80,6 +81,7 @@ class Settings:
     workers: int
     max_bytes: int
     max_pages: int
+    analysis_timeout: float  # seconds per document (run in a forked child); 0 runs in-process without a limit
     sighting_threshold: float | None  # None: the model's calibrated value, or the rules-only default
     model_dir: Path | None
     use_classifier: bool
@@ -112,6 +114,7 @@ class Settings:
             workers=max(1, int(_env("BREACHMINER_WORKERS", "1"))),  # a process pool costs more than it saves (README)
             max_bytes=int(_env("BREACHMINER_MAX_BYTES", str(100 * 1024 * 1024))),
             max_pages=int(_env("BREACHMINER_MAX_PAGES", "500")),
+            analysis_timeout=max(0.0, float(_env("BREACHMINER_ANALYSIS_TIMEOUT", "900"))),
             sighting_threshold=float(os.environ["BREACHMINER_SIGHTING_THRESHOLD"])
             if os.environ.get("BREACHMINER_SIGHTING_THRESHOLD", "").strip() else None,
             model_dir=Path(os.environ["BREACHMINER_MODEL_DIR"]) if os.environ.get("BREACHMINER_MODEL_DIR") else None,

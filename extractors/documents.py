@@ -115,6 +115,13 @@ def _pdf_date(value: object) -> date | None:
     return parsed if 1990 <= parsed.year <= 2100 else None
 
 
+def preload_parsers() -> None:
+    """Import the PDF and HTML parsers now rather than on first use (see ``DocumentAnalyzer.warm_up``)."""
+    import pypdfium2
+    import pypdfium2.raw  # noqa: F401
+    import trafilatura  # noqa: F401
+
+
 def extract_pdf(data: bytes, *, max_pages: int = 500, ocr: OcrOptions | None = None) -> DocumentText:
     """PDF text via PDFium (pypdfium2), page by page, with running headers and footers removed.
 

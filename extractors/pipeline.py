@@ -76,6 +76,14 @@ class DocumentAnalyzer:
             tagger_versions={t.method: t.version for t in self.taggers},
         )
 
+    def warm_up(self) -> None:
+        """Import the parsers and build what the taggers build on first use (the classifier's feature
+        tables), so that processes forked from this one to analyse a document start ready."""
+        documents.preload_parsers()
+        sentences = split_sentences("The loader ran rundll32.exe and PowerShell (T1059.001) from a scheduled task.")
+        for tagger in self.taggers:
+            tagger.tag(sentences)
+
     def analyse_path(self, path: Path, max_bytes: int | None = None) -> DocumentAnalysis:
         return self.analyse_bytes(read_local(path, max_bytes), path.name)
 

@@ -2,12 +2,13 @@
 
 Reads like a table of contents: hold the warehouse's writer lock, collect sources, set aside those
 whose last failure is not due for a retry, fetch URLs into the raw cache (feeds expand into their
-report links), skip bytes already loaded, analyse the rest as Prefect tasks (a process pool:
-extraction is CPU-bound), then load each result in input order in its own transaction (same text or a
-PDF/HTML twin becomes another source of the existing report), recording every failure with its stage
-and when it will be retried; last, re-tag the loaded reports that other versions of the taggers or
-rules decided (``flows.retag``: after an upgrade, the nightly run catches up by itself);
-with an export folder, rewrite the top-N and priority exports there. The run's counts go to ``runs``.
+report links), skip bytes already loaded, analyse the rest as Prefect tasks (a process pool with
+``--workers``; each document in a forked child with a deadline, ``flows.deadline``), then load each
+result in input order in its own transaction (same text or a PDF/HTML twin becomes another source of
+the existing report), recording every failure with its stage and when it will be retried; last,
+re-tag the loaded reports that other versions of the taggers or rules decided (``flows.retag``:
+after an upgrade, the nightly run catches up by itself); with an export folder, rewrite the top-N
+and priority exports there. The run's counts go to ``runs``.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from extractors import fingerprint
 from extractors.documents import ExtractionError
 from extractors.feeds import parse_feed
 from extractors.fetch import Fetcher, FetchError, FetchPolicy, RawCache
-from extractors.pipeline import DocumentAnalysis, read_local
+from extractors.pipeline import DocumentAnalysis, DocumentAnalyzer, read_local
 from extractors.sources import SourceItem, collect_sources
 from extractors.taggers.lexicon import lexicon_ratings
+from flows.deadline import ChildDied, DeadlineExceeded, call_with_deadline
 from flows.fetch import Fetched, fetch_all, fetch_policy
 from flows.retag import retag_stale, stale_reports
 from models.classifier import MODEL_DIR, ModelCompatibilityError, TechniqueClassifier, card_version
@@ -74,10 +76,27 @@ class Pending:
 @task(name="analyse-document", task_run_name="analyse {item.location}")
 def analyse_document(item: SourceItem, path: str, catalog_path: str, threshold: float | None, max_pages: int,
                      max_bytes: int, model_dir: str | None = None, use_classifier: bool = True,
-                     ocr: OcrOptions | None = None) -> DocumentAnalysis | AnalysisFailure:
-    """Read, extract, split and tag one document. Failures are returned, not raised, with their stage."""
+                     ocr: OcrOptions | None = None, deadline: float = 0.0) -> DocumentAnalysis | AnalysisFailure:
+    """Read, extract, split and tag one document. Failures are returned, not raised, with their stage.
+
+    With a ``deadline`` (seconds) the work runs in a forked child (``flows.deadline``): a document that
+    takes longer is stopped, and one that crashes the parser ends only the child; both become failures."""
     try:
         analyzer = hybrid_analyzer(catalog_path, threshold, max_pages, model_dir, use_classifier, ocr)
+    except Exception as exc:  # the model or catalog did not load: every document fails alike, with the cause
+        return AnalysisFailure("analyse", type(exc).__name__, f"{exc}")
+    try:
+        return call_with_deadline(_analyse, (analyzer, item, path, max_bytes), deadline)
+    except DeadlineExceeded as exc:
+        return AnalysisFailure("analyse", "AnalysisTimeout",
+                               f"analysis {exc} (BREACHMINER_ANALYSIS_TIMEOUT); the next run retries it")
+    except ChildDied as exc:
+        return AnalysisFailure("analyse", "AnalysisCrashed", f"{exc}")
+
+
+def _analyse(analyzer: DocumentAnalyzer, item: SourceItem, path: str,
+             max_bytes: int) -> DocumentAnalysis | AnalysisFailure:
+    try:
         return analyzer.analyse_bytes(read_local(Path(path), max_bytes), _document_name(item))
     except ExtractionError as exc:
         return AnalysisFailure(exc.stage, exc.error_class, str(exc))
@@ -265,7 +284,8 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
     done = counts["sources"] - len(pending)
     report_progress("analyse", done, counts["sources"])
     parameters = (str(settings.catalog_path), settings.sighting_threshold, settings.max_pages, settings.max_bytes,
-                  str(settings.model_dir) if settings.model_dir else None, settings.use_classifier, settings.ocr)
+                  str(settings.model_dir) if settings.model_dir else None, settings.use_classifier, settings.ocr,
+                  settings.analysis_timeout)
     for entry, outcome in _analysed(pending, parameters):
         if isinstance(outcome, AnalysisFailure):
             fail(entry.item.location, replace(outcome, content_sha256=entry.content_sha256))

@@ -124,5 +124,7 @@ def hybrid_analyzer(catalog_path: str, sighting_threshold: float | None, max_pag
     catalog = AttackCatalog.load(catalog_path)
     model = load_model(model_dir) if use_classifier else None
     threshold = resolve_sighting_threshold(sighting_threshold, model)
-    return DocumentAnalyzer(catalog, default_taggers(catalog, model, threshold),
-                            sighting_threshold=threshold, max_pages=max_pages, ocr=ocr)
+    analyzer = DocumentAnalyzer(catalog, default_taggers(catalog, model, threshold),
+                                sighting_threshold=threshold, max_pages=max_pages, ocr=ocr)
+    analyzer.warm_up()  # the ingest flow forks a child per document from this process
+    return analyzer

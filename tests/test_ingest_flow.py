@@ -260,3 +260,28 @@ def test_re_tagging_stored_sentences_gives_what_loading_gave(db_file, monkeypatc
         con.execute("UPDATE reports SET tagger_versions = '{}'")  # every tagger of every report is stale
     assert run_ingest([manifest], str(db_file), workers=1)["retagged"] == 4
     assert stored_tagging(db_file) == loaded
+
+
+def test_a_document_over_the_analysis_deadline_is_stopped_recorded_and_retried(tmp_path, db_file,
+                                                                              monkeypatch) -> None:
+    """One slow document (here a real 2.5 MB text, about 10 s to analyse, against a 2 s deadline) is
+    stopped and recorded, the rest load; a later run with room for it loads it."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "2025-ransomware-manufacturing.html", folder / "good.html")
+    paragraph = (SAMPLES / "2026-cloud-bec.txt").read_text(encoding="utf-8")
+    (folder / "long.txt").write_text("\n\n".join([paragraph] * (2_500_000 // len(paragraph))), encoding="utf-8")
+    monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")
+    monkeypatch.setenv("BREACHMINER_ANALYSIS_TIMEOUT", "2")
+    first = run_ingest([str(folder)], str(db_file), workers=1)
+    assert (first["new"], first["failed"]) == (1, 1)
+    with wh.connect(db_file, read_only=True) as con:
+        [(source, stage, error_class, message)] = con.execute(
+            "SELECT source, stage, error_class, message FROM failures").fetchall()
+    assert source.endswith("long.txt") and (stage, error_class) == ("analyse", "AnalysisTimeout")
+    assert "did not finish in 2 s" in message
+    monkeypatch.setenv("BREACHMINER_ANALYSIS_TIMEOUT", "600")
+    second = run_ingest([str(folder)], str(db_file), workers=1, retry_failed=True)
+    assert (second["new"], second["unchanged"], second["failed"]) == (1, 1, 0)
+    with wh.connect(db_file, read_only=True) as con:
+        assert wh.open_failures(con) == {}
