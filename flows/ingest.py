@@ -354,7 +354,7 @@ def _retag_stale(db_path: str, settings: Settings) -> tuple[int, str | None]:
             cause = f"{len(todo)} reports not re-scored: the model did not load: {type(exc).__name__}: {exc}"
             get_run_logger().error("%s", cause)
             return 0, cause
-    outcome = retag_stale(db_path, catalog, model, settings.sighting_threshold)
+    outcome = retag_stale(db_path, catalog, model, settings.sighting_threshold, settings.analysis_timeout)
     return outcome.retagged, outcome.cause
 
 

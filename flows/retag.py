@@ -26,10 +26,13 @@ from prefect import flow, get_run_logger
 import warehouse.db as wh
 from breachminer.catalog import AttackCatalog
 from breachminer.progress import report_progress
+from breachminer.records import Mention, Sentence, Sighting
 from breachminer.settings import get_settings
 from extractors.advice import advice_sentences
+from extractors.sentences import split_sentences
 from extractors.sightings import RULE_VERSION, decide_sightings
 from extractors.taggers import Tagger
+from flows.deadline import DeadlineExceeded, call_with_deadline
 from models.classifier import MODEL_DIR, TechniqueClassifier
 from models.tagger import ClassifierTagger, default_taggers, resolve_sighting_threshold, tagger_versions
 from warehouse.lock import writer_lock
@@ -48,7 +51,7 @@ def retag_flow(db_path: str, model_dir: str | None = None, wait: float = 0.0) ->
         with wh.connect(db_path, catalog=catalog) as con:
             total = wh.first_row(con, "SELECT count(*) FROM reports")[0]
             before = wh.sighting_count(con)
-        outcome = retag_stale(db_path, catalog, model, settings.sighting_threshold)
+        outcome = retag_stale(db_path, catalog, model, settings.sighting_threshold, settings.analysis_timeout)
         with wh.connect(db_path, read_only=True) as con:
             after = wh.sighting_count(con)
     used = model.version if model is not None else "the rules only (BREACHMINER_CLASSIFIER=0)"
@@ -83,9 +86,10 @@ def stale_reports(db_path: str, catalog: AttackCatalog, model_version: str | Non
 
 
 def retag_stale(db_path: str, catalog: AttackCatalog, model: TechniqueClassifier | None,
-                sighting_threshold: float | None = None) -> RetagOutcome:
+                sighting_threshold: float | None = None, deadline: float = 0.0) -> RetagOutcome:
     """Re-tag every stale report with the current taggers (``model`` None: the rules only), one
-    transaction each.
+    transaction each; with a ``deadline`` (seconds) each report's tagging runs in a forked child that is
+    stopped when late (``flows.deadline``), like a document's analysis in ingest.
 
     A report that fails is left as it was and stays stale (see the module doc). The caller holds the
     warehouse's writer lock.
@@ -96,10 +100,16 @@ def retag_stale(db_path: str, catalog: AttackCatalog, model: TechniqueClassifier
         return outcome
     threshold = resolve_sighting_threshold(sighting_threshold, model)
     taggers = default_taggers(catalog, model, threshold)
+    warm = split_sentences("The loader ran rundll32.exe and PowerShell (T1059.001) from a scheduled task.")
+    for tagger in taggers:  # what taggers build on first use is built here, once, not in every child
+        tagger.tag(warm)
     for done, report_id in enumerate(todo, start=1):
         try:
-            _retag_report(db_path, report_id, taggers, threshold)
+            _retag_report(db_path, report_id, taggers, threshold, deadline)
             outcome.retagged += 1
+        except DeadlineExceeded as exc:
+            get_run_logger().error("report %s was not re-tagged: tagging %s", report_id, exc)
+            outcome.failures.append(f"{report_id}: RetagTimeout: tagging {exc}")
         except Exception as exc:  # recorded with its cause; the next run retries the report
             get_run_logger().error("report %s was not re-tagged: %s: %s", report_id, type(exc).__name__, exc)
             outcome.failures.append(f"{report_id}: {type(exc).__name__}: {exc}")
@@ -107,17 +117,24 @@ def retag_stale(db_path: str, catalog: AttackCatalog, model: TechniqueClassifier
     return outcome
 
 
-def _retag_report(db_path: str, report_id: str, taggers: list[Tagger], sighting_threshold: float) -> None:
+def _retag_report(db_path: str, report_id: str, taggers: list[Tagger], sighting_threshold: float,
+                  deadline: float) -> None:
     with wh.connect(db_path, read_only=True) as con:
         sentences = wh.report_sentences(con, report_id)
         stored = wh.report_tagger_versions(con, report_id)
         changed = [tagger for tagger in taggers if stored.get(tagger.method) != tagger.version]
         kept = wh.report_mentions(con, report_id, exclude_methods=[tagger.method for tagger in changed])
-    fresh = [mention for tagger in changed for mention in tagger.tag(sentences)]
-    sightings = decide_sightings(kept + fresh, sighting_threshold, sentences)
+    fresh, sightings, advice = call_with_deadline(_tag, (changed, kept, sentences, sighting_threshold), deadline)
     with wh.connect(db_path) as con:
         wh.replace_mentions(con, report_id, {tagger.method: tagger.version for tagger in changed}, fresh, sightings,
-                            sorted(advice_sentences(sentences)))
+                            advice)
+
+
+def _tag(changed: list[Tagger], kept: list[Mention], sentences: list[Sentence],
+         sighting_threshold: float) -> tuple[list[Mention], list[Sighting], list[int]]:
+    """The changed taggers' mentions, the report's sightings and its advice sentences (pure; may run in a child)."""
+    fresh = [mention for tagger in changed for mention in tagger.tag(sentences)]
+    return fresh, decide_sightings(kept + fresh, sighting_threshold, sentences), sorted(advice_sentences(sentences))
 
 
 def run_retag(db_path: str, model_dir: str | None = None) -> dict[str, Any]:

@@ -252,12 +252,19 @@ def test_an_edited_lexicon_or_name_list_re_tags_what_the_old_one_decided(db_file
 
 
 def test_re_tagging_stored_sentences_gives_what_loading_gave(db_file, monkeypatch) -> None:
+    """Also under the deadline: a report whose re-tagging is late keeps what it had and stays stale."""
     monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")
     manifest = str(SAMPLES.parent / "samples.csv")
     run_ingest([manifest], str(db_file), workers=1)
     loaded = stored_tagging(db_file)
     with wh.connect(db_file) as con:
         con.execute("UPDATE reports SET tagger_versions = '{}'")  # every tagger of every report is stale
+    monkeypatch.setenv("BREACHMINER_ANALYSIS_TIMEOUT", "0.001")  # shorter than starting the child
+    late = run_ingest([manifest], str(db_file), workers=1)
+    assert late["retagged"] == 0 and late["retag_error"].startswith("4 reports not re-scored")
+    assert "RetagTimeout: tagging did not finish in 0.001 s" in late["retag_error"]
+    assert stored_tagging(db_file) == loaded
+    monkeypatch.delenv("BREACHMINER_ANALYSIS_TIMEOUT")
     assert run_ingest([manifest], str(db_file), workers=1)["retagged"] == 4
     assert stored_tagging(db_file) == loaded
 
