@@ -77,15 +77,20 @@ class DocumentAnalyzer:
         )
 
     def warm_up(self) -> None:
-        """Import the parsers and build what the taggers build on first use (the classifier's feature
-        tables), so that processes forked from this one to analyse a document start ready."""
+        """Import the parsers and warm the taggers (``warm_up_taggers``), so that processes forked from
+        this one to analyse a document start ready."""
         documents.preload_parsers()
-        sentences = split_sentences("The loader ran rundll32.exe and PowerShell (T1059.001) from a scheduled task.")
-        for tagger in self.taggers:
-            tagger.tag(sentences)
+        warm_up_taggers(self.taggers)
 
     def analyse_path(self, path: Path, max_bytes: int | None = None) -> DocumentAnalysis:
         return self.analyse_bytes(read_local(path, max_bytes), path.name)
+
+
+def warm_up_taggers(taggers: list[Tagger]) -> None:
+    """Build what taggers build on first use (the classifier's feature tables) by tagging one sentence."""
+    sentences = split_sentences("The loader ran rundll32.exe and PowerShell (T1059.001) from a scheduled task.")
+    for tagger in taggers:
+        tagger.tag(sentences)
 
 
 def read_local(path: Path, max_bytes: int | None = None) -> bytes:

@@ -29,7 +29,7 @@ from breachminer.progress import report_progress
 from breachminer.records import Mention, Sentence, Sighting
 from breachminer.settings import get_settings
 from extractors.advice import advice_sentences
-from extractors.sentences import split_sentences
+from extractors.pipeline import warm_up_taggers
 from extractors.sightings import RULE_VERSION, decide_sightings
 from extractors.taggers import Tagger
 from flows.deadline import DeadlineExceeded, call_with_deadline
@@ -100,9 +100,7 @@ def retag_stale(db_path: str, catalog: AttackCatalog, model: TechniqueClassifier
         return outcome
     threshold = resolve_sighting_threshold(sighting_threshold, model)
     taggers = default_taggers(catalog, model, threshold)
-    warm = split_sentences("The loader ran rundll32.exe and PowerShell (T1059.001) from a scheduled task.")
-    for tagger in taggers:  # what taggers build on first use is built here, once, not in every child
-        tagger.tag(warm)
+    warm_up_taggers(taggers)  # what they build on first use is built here, once, not in every child
     for done, report_id in enumerate(todo, start=1):
         try:
             _retag_report(db_path, report_id, taggers, threshold, deadline)
