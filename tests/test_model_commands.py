@@ -250,3 +250,28 @@ def test_a_report_that_fails_re_scoring_keeps_its_sightings_and_is_retried(db_fi
         con.execute("UPDATE sentences SET text = ? WHERE report_id = ? AND sentence_index = 0", [text, damaged])
     again = run_ingest([manifest], str(db_file), workers=1)
     assert again["retagged"] == 1 and again["retag_error"] is None
+
+
+def test_the_versions_retag_compares_are_those_of_the_taggers_ingest_uses(catalog) -> None:
+    """``tagger_versions`` names the versions without building the taggers; it must not drift from them."""
+    from models.tagger import default_taggers, tagger_versions
+
+    assert tagger_versions(catalog) == {t.method: t.version for t in default_taggers(catalog)}
+    assert set(tagger_versions(catalog, "clf-x")) == {"id", "name", "lexicon", "classifier"}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_retag_without_the_classifier_re_tags_rule_mentions_only(db_file, monkeypatch) -> None:
+    monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")
+    run_ingest([str(SAMPLES.parent / "samples.csv")], str(db_file), workers=1)
+    with wh.connect(db_file) as con:
+        before = wh.sighting_count(con)
+        con.execute("""UPDATE reports SET tagger_versions = json_merge_patch(tagger_versions,
+                       '{"lexicon": "lexicon-1"}')::VARCHAR""")
+    result = runner.invoke(app, ["retag", "--db", str(db_file)], catch_exceptions=False)
+    assert result.exit_code == 0 and "retagged 4 reports with the rules only" in result.output
+    with wh.connect(db_file, read_only=True) as con:
+        assert wh.sighting_count(con) == before
+        assert con.execute("SELECT count(*) FROM mentions WHERE method = 'classifier'").fetchone()[0] == 0
+    again = runner.invoke(app, ["retag", "--db", str(db_file)], catch_exceptions=False)
+    assert "retagged 0 reports" in again.output
