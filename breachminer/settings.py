@@ -16,7 +16,7 @@ overrides the environment where it has a flag (``--db`` over ``BREACHMINER_DB``)
 | ``BREACHMINER_TESSERACT`` | ``tesseract`` | the Tesseract command or its path (``apt-get install tesseract-ocr``) |
 | ``BREACHMINER_OCR_LANGUAGE`` | ``eng`` | Tesseract language(s), e.g. ``eng+deu`` (each needs its language data) |
 | ``BREACHMINER_OCR_MAX_PAGES`` | 50 | pages OCR'd per document (~1.3 s each); the rest is skipped and noted |
-| ``BREACHMINER_SIGHTING_THRESHOLD`` | model's calibrated value, else 0.6 | evidence a technique needs to count |
+| ``BREACHMINER_SIGHTING_THRESHOLD`` | calibrated, else 0.6 | evidence to count (a change re-decides reports) |
 | ``BREACHMINER_MODEL_DIR`` | ``models/artifacts`` (shipped) | the classifier artifact and its card |
 | ``BREACHMINER_CLASSIFIER`` | ``1`` | ``0`` tags with id, name and lexicon only |
 | ``BREACHMINER_CACHE`` | ``reports_corpus/cache`` (checkout) or ``$BREACHMINER_HOME/cache`` | fetched bytes |

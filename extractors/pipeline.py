@@ -16,7 +16,7 @@ from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD, OcrOptions
 from extractors import documents, fingerprint
 from extractors.documents import ExtractionError
 from extractors.sentences import split_sentences
-from extractors.sightings import decide_sightings
+from extractors.sightings import SIGHTINGS_KEY, decide_sightings, sighting_rule
 from extractors.taggers import IdTagger, LexiconTagger, NameTagger, Tagger
 
 
@@ -32,7 +32,7 @@ class DocumentAnalysis:
     sentences: list[Sentence]
     mentions: list[Mention]
     sightings: list[Sighting]
-    tagger_versions: dict[str, str]
+    tagger_versions: dict[str, str]  # {method: version} of the taggers, and SIGHTINGS_KEY: the sighting rule
 
 
 class DocumentAnalyzer:
@@ -73,7 +73,8 @@ class DocumentAnalyzer:
             sentences=sentences,
             mentions=mentions,
             sightings=decide_sightings(mentions, self.sighting_threshold, sentences),
-            tagger_versions={t.method: t.version for t in self.taggers},
+            tagger_versions={**{t.method: t.version for t in self.taggers},
+                             SIGHTINGS_KEY: sighting_rule(self.sighting_threshold)},
         )
 
     def warm_up(self) -> None:

@@ -3,7 +3,10 @@
 Each method's evidence for a technique is its best score per sentence; the two best sentences of
 each method are combined with a noisy-OR across all methods: ``score = 1 - Π(1 - s)``. A technique
 is sighted when the score reaches the threshold (``BREACHMINER_SIGHTING_THRESHOLD``, default 0.6)
-or when the report cites its ID explicitly.
+or when the report cites its ID explicitly. Each sighting records the rule and the threshold that
+decided it (``sighting_rule``: ``noisy-or-top2-v4 T=0.7``), and so does its report (``SIGHTINGS_KEY`` in
+its tagger versions, for reports with no sighting too), so that a changed threshold re-decides the
+reports the old one decided.
 
 Defender advice is not observation: given the report's sentences, name, lexicon and classifier
 mentions in sentences that ``extractors.advice`` calls advice ("Audit user accounts with
@@ -33,6 +36,12 @@ from extractors.advice import advice_sentences
 
 RULE_VERSION = "noisy-or-top2-v4"  # v3 (b235178) and v4: advice sentences count only for explicit IDs
 PER_METHOD_SENTENCES = 2
+SIGHTINGS_KEY = "sightings"  # a report's tagger-versions entry naming the rule that decided its sightings
+
+
+def sighting_rule(threshold: float) -> str:
+    """The rule and threshold that decide sightings, as stored with them: ``noisy-or-top2-v4 T=0.7``."""
+    return f"{RULE_VERSION} T={threshold:g}"
 
 
 def decide_sightings(mentions: Iterable[Mention], threshold: float = DEFAULT_SIGHTING_THRESHOLD,
@@ -71,7 +80,7 @@ def decide_sightings(mentions: Iterable[Mention], threshold: float = DEFAULT_SIG
                     methods=tuple(sorted(by_method)),
                     n_mentions=counts[technique_id],
                     n_sentences=len(sentences),
-                    rule=RULE_VERSION,
+                    rule=sighting_rule(threshold),
                 )
             )
     return sorted(sightings, key=lambda s: (-s.score, s.technique_id))

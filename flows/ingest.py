@@ -39,8 +39,8 @@ from extractors.taggers.lexicon import lexicon_ratings
 from flows.deadline import ChildDied, DeadlineExceeded, call_with_deadline
 from flows.fetch import Fetched, fetch_all, fetch_policy
 from flows.retag import retag_stale, stale_reports
-from models.classifier import MODEL_DIR, ModelCompatibilityError, TechniqueClassifier, card_version
-from models.tagger import hybrid_analyzer
+from models.classifier import MODEL_DIR, ModelCompatibilityError, TechniqueClassifier, read_card
+from models.tagger import decision_threshold, hybrid_analyzer
 from warehouse.exports import write_exports
 from warehouse.lock import writer_lock
 from warehouse.priorities import sync_lexicon_ratings
@@ -342,8 +342,10 @@ def _retag_stale(db_path: str, settings: Settings) -> tuple[int, str | None]:
     """
     catalog = AttackCatalog.load(settings.catalog_path)
     directory = settings.model_dir or MODEL_DIR
-    model_version = card_version(directory) if settings.use_classifier else None
-    todo = stale_reports(db_path, catalog, model_version)
+    card = read_card(directory) if settings.use_classifier else None
+    model_version = str(card["model_version"]) if card is not None else None
+    threshold = decision_threshold(settings.sighting_threshold, card.get("hybrid_sighting_threshold") if card else None)
+    todo = stale_reports(db_path, catalog, model_version, threshold)
     if not todo:
         return 0, None
     model = None

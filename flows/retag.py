@@ -2,10 +2,11 @@
 
 A report is stale when a tagger that decided it has changed since: the classifier (another model
 version, or none), the id, name or lexicon tagger (their versions carry a digest of their rule files
-and the ATT&CK release, so an edited lexicon or a new catalog is a new version), the sighting rule,
-or the advice rule (sentences loaded before it). A stale report gets the mentions of its changed
-taggers replaced, its advice sentences stored and its sightings recomputed from all mentions; the
-mentions of unchanged taggers stay as they are. Re-running with the same taggers changes nothing.
+and the ATT&CK release, so an edited lexicon or a new catalog is a new version), the sighting rule or
+its threshold (``BREACHMINER_SIGHTING_THRESHOLD``), or the advice rule (sentences loaded before it).
+A stale report gets the mentions of its changed taggers replaced, its advice sentences stored and its
+sightings recomputed from all mentions; the mentions of unchanged taggers stay as they are.
+Re-running with the same taggers changes nothing.
 
 ``retag_stale`` is also the last step of every ingest run, so a scheduled ingest brings a warehouse
 up to date by itself after an upgrade: the frequency tables never mix reports decided by two models,
@@ -30,7 +31,7 @@ from breachminer.records import Mention, Sentence, Sighting
 from breachminer.settings import get_settings
 from extractors.advice import advice_sentences
 from extractors.pipeline import warm_up_taggers
-from extractors.sightings import RULE_VERSION, decide_sightings
+from extractors.sightings import SIGHTINGS_KEY, decide_sightings, sighting_rule
 from extractors.taggers import Tagger
 from flows.deadline import DeadlineExceeded, call_with_deadline
 from models.classifier import MODEL_DIR, TechniqueClassifier
@@ -77,12 +78,14 @@ class RetagOutcome:
         return f"{len(self.failures)} reports not re-scored, e.g. {self.failures[0]}{more}"
 
 
-def stale_reports(db_path: str, catalog: AttackCatalog, model_version: str | None) -> list[str]:
-    """Reports the current taggers (the classifier only given ``model_version``) and rules did not decide."""
-    versions = tagger_versions(catalog, model_version)
+def stale_reports(db_path: str, catalog: AttackCatalog, model_version: str | None,
+                  sighting_threshold: float) -> list[str]:
+    """Reports the current taggers (the classifier only given ``model_version``) and rules, at
+    ``sighting_threshold``, did not decide."""
+    versions = tagger_versions(catalog, model_version, sighting_threshold)
     skip = ClassifierTagger.method if model_version is None else None
     with wh.connect(db_path, read_only=True) as con:
-        return wh.reports_to_retag(con, versions, RULE_VERSION, skip_method=skip)
+        return wh.reports_to_retag(con, versions, sighting_rule(sighting_threshold), skip_method=skip)
 
 
 def retag_stale(db_path: str, catalog: AttackCatalog, model: TechniqueClassifier | None,
@@ -94,12 +97,12 @@ def retag_stale(db_path: str, catalog: AttackCatalog, model: TechniqueClassifier
     A report that fails is left as it was and stays stale (see the module doc). The caller holds the
     warehouse's writer lock.
     """
-    todo = stale_reports(db_path, catalog, model.version if model is not None else None)
+    threshold = resolve_sighting_threshold(sighting_threshold, model)
+    todo = stale_reports(db_path, catalog, model.version if model is not None else None, threshold)
     outcome = RetagOutcome()
     if not todo:
         return outcome
-    threshold = resolve_sighting_threshold(sighting_threshold, model)
-    taggers = default_taggers(catalog, model, threshold)
+    taggers = default_taggers(catalog, model)
     warm_up_taggers(taggers)  # what they build on first use is built here, once, not in every child
     for done, report_id in enumerate(todo, start=1):
         try:
@@ -123,9 +126,10 @@ def _retag_report(db_path: str, report_id: str, taggers: list[Tagger], sighting_
         changed = [tagger for tagger in taggers if stored.get(tagger.method) != tagger.version]
         kept = wh.report_mentions(con, report_id, exclude_methods=[tagger.method for tagger in changed])
     fresh, sightings, advice = call_with_deadline(_tag, (changed, kept, sentences, sighting_threshold), deadline)
+    versions = {tagger.method: tagger.version for tagger in changed}
+    versions[SIGHTINGS_KEY] = sighting_rule(sighting_threshold)
     with wh.connect(db_path) as con:
-        wh.replace_mentions(con, report_id, {tagger.method: tagger.version for tagger in changed}, fresh, sightings,
-                            advice)
+        wh.replace_mentions(con, report_id, [tagger.method for tagger in changed], fresh, sightings, versions, advice)
 
 
 def _tag(changed: list[Tagger], kept: list[Mention], sentences: list[Sentence],

@@ -279,12 +279,13 @@ class TechniqueClassifier:
                    min_words=int(card.get("min_words") or 0))
 
 
-def card_version(directory: Path | str = MODEL_DIR) -> str | None:
-    """The model version a model card names, without loading the model (None when there is no card)."""
+def read_card(directory: Path | str = MODEL_DIR) -> dict[str, Any] | None:
+    """A model card, without loading the model (None when there is no card)."""
     card_path = Path(directory) / CARD_FILE
     if not card_path.exists():
         return None
-    return str(json.loads(card_path.read_text(encoding="utf-8"))["model_version"])
+    return json.loads(card_path.read_text(encoding="utf-8"))
+
 
 
 def _minor(version: str) -> str:

@@ -8,8 +8,10 @@ sighting threshold ``T`` and counts alone, and a weaker one counts only together
 
 Inside the hybrid the classifier thresholds (a global one, ``hybrid_threshold``, and per-technique
 ones shrunk toward it, ``hybrid_thresholds``) and ``T`` (``hybrid_sighting_threshold``) are calibrated
-together on out-of-fold validation reports and stored in the model card;
-``BREACHMINER_SIGHTING_THRESHOLD`` overrides ``T``.
+together on out-of-fold validation reports and stored in the model card. The mention scores always
+use the calibrated ``T``, so a mention (the evidence) depends on the model alone;
+``BREACHMINER_SIGHTING_THRESHOLD`` moves only the decision: a higher one asks more of every method's
+evidence, the classifier's included.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from breachminer.catalog import AttackCatalog
 from breachminer.records import Mention, Sentence
 from breachminer.settings import DEFAULT_SIGHTING_THRESHOLD, OcrOptions
 from extractors.pipeline import DocumentAnalyzer
+from extractors.sightings import SIGHTINGS_KEY, sighting_rule
 from extractors.taggers import IdTagger, LexiconTagger, NameTagger, Tagger
 from extractors.taggers.ids import id_version
 from extractors.taggers.lexicon import lexicon_version
@@ -62,10 +65,10 @@ class ClassifierTagger:
 
     method = "classifier"
 
-    def __init__(self, model: TechniqueClassifier, sighting_threshold: float | None = None) -> None:
+    def __init__(self, model: TechniqueClassifier) -> None:
         self.model = model
         self.version = model.version
-        self.sighting_threshold = resolve_sighting_threshold(sighting_threshold, model)
+        self.sighting_threshold = resolve_sighting_threshold(None, model)  # the score's scale: calibrated T
         self._thresholds = model.hybrid_threshold_vector()
 
     def tag(self, sentences: Sequence[Sentence]) -> list[Mention]:
@@ -80,29 +83,36 @@ class ClassifierTagger:
 
 def resolve_sighting_threshold(setting: float | None, model: TechniqueClassifier | None) -> float:
     """An explicit setting wins; then the model's calibrated hybrid value; then the rules-only default."""
+    return decision_threshold(setting, model.hybrid_sighting_threshold if model is not None else None)
+
+
+def decision_threshold(setting: float | None, calibrated: float | None) -> float:
+    """``resolve_sighting_threshold`` given the calibrated value itself (read from a model card)."""
     if setting is not None:
         return setting
-    if model is not None and model.hybrid_sighting_threshold is not None:
-        return float(model.hybrid_sighting_threshold)
+    if calibrated is not None:
+        return float(calibrated)
     return DEFAULT_SIGHTING_THRESHOLD
 
 
-def default_taggers(catalog: AttackCatalog, model: TechniqueClassifier | None = None,
-                    sighting_threshold: float | None = None) -> list[Tagger]:
+def default_taggers(catalog: AttackCatalog, model: TechniqueClassifier | None = None) -> list[Tagger]:
     """The hybrid tagger set: id, name, lexicon, and the classifier when a model is given."""
     taggers: list[Tagger] = [IdTagger(catalog), NameTagger(catalog), LexiconTagger(catalog)]
     if model is not None:
-        taggers.append(ClassifierTagger(model, sighting_threshold))
+        taggers.append(ClassifierTagger(model))
     return taggers
 
 
-def tagger_versions(catalog: AttackCatalog, model_version: str | None = None) -> dict[str, str]:
+def tagger_versions(catalog: AttackCatalog, model_version: str | None = None,
+                    sighting_threshold: float = DEFAULT_SIGHTING_THRESHOLD) -> dict[str, str]:
     """``{method: version}`` of ``default_taggers`` without building them (no spaCy matcher, no model
-    load): what ``retag`` compares a report's stored versions with."""
+    load), and the sighting rule at ``sighting_threshold``: what a report analysed now stores, and what
+    ``retag`` compares a report's stored versions with."""
     versions = {IdTagger.method: id_version(catalog), NameTagger.method: name_version(catalog),
                 LexiconTagger.method: lexicon_version(catalog)}
     if model_version is not None:
         versions[ClassifierTagger.method] = model_version
+    versions[SIGHTINGS_KEY] = sighting_rule(sighting_threshold)
     return versions
 
 
@@ -124,7 +134,7 @@ def hybrid_analyzer(catalog_path: str, sighting_threshold: float | None, max_pag
     catalog = AttackCatalog.load(catalog_path)
     model = load_model(model_dir) if use_classifier else None
     threshold = resolve_sighting_threshold(sighting_threshold, model)
-    analyzer = DocumentAnalyzer(catalog, default_taggers(catalog, model, threshold),
+    analyzer = DocumentAnalyzer(catalog, default_taggers(catalog, model),
                                 sighting_threshold=threshold, max_pages=max_pages, ocr=ocr)
     analyzer.warm_up()  # the ingest flow forks a child per document from this process
     return analyzer

@@ -92,7 +92,7 @@ def test_missing_model_is_a_clear_error(tmp_path) -> None:
 
 
 def test_classifier_mentions_enter_the_sighting_rule(small_model) -> None:
-    tagger = ClassifierTagger(small_model, sighting_threshold=0.6)
+    tagger = ClassifierTagger(small_model)
     sentences = [Sentence(0, 0, 10, "vssadmin deleted the shadow copies"), Sentence(1, 11, 30, "the weather was fine")]
     mentions = tagger.tag(sentences)
     assert mentions and all(m.method == "classifier" and m.tagger_version == "test-1" for m in mentions)
@@ -140,7 +140,7 @@ def test_hybrid_thresholds_are_per_technique_with_a_global_default(small_model, 
     small_model.hybrid_threshold, small_model.hybrid_thresholds = 0.3, {"T1490": 0.6}
     try:
         assert small_model.hybrid_threshold_vector().tolist() == [0.3, 0.3, 0.6]  # T1053.005, T1486, T1490
-        assert ClassifierTagger(small_model, 0.6)._thresholds.tolist() == [0.3, 0.3, 0.6]
+        assert ClassifierTagger(small_model)._thresholds.tolist() == [0.3, 0.3, 0.6]
         small_model.save(tmp_path)
         loaded = TechniqueClassifier.load(tmp_path)
         assert loaded.hybrid_thresholds == {"T1490": 0.6} and loaded.hybrid_threshold == 0.3

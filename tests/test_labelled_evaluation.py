@@ -164,7 +164,7 @@ def test_every_method_but_the_baseline_sets_advice_aside(catalog) -> None:
     threshold = resolve_sighting_threshold(None, model)
     advice = "Implement phishing-resistant MFA and audit scheduled tasks created with schtasks.exe.\n\n"
     observation = "The actors created a scheduled task with schtasks.exe to relaunch the loader at logon.\n\n"
-    taggers = default_taggers(catalog, model, threshold)
+    taggers = default_taggers(catalog, model)
     told = _predict({"a": advice * 3}, model, taggers, threshold, None)
     seen = _predict({"a": observation * 3}, model, taggers, threshold, None)
     for method in ("name", "lexicon", "classifier", "hybrid"):

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import warehouse.db as wh
 from breachminer.catalog import AttackCatalog
 from breachminer.cli import app
-from extractors.sightings import RULE_VERSION
+from extractors.sightings import sighting_rule
 from flows.ingest import run_ingest
 from models.classifier import MODEL_DIR, TechniqueClassifier
 from models.train import sentences_digest, train
@@ -24,6 +24,7 @@ from warehouse.lock import writer_lock
 runner = CliRunner()
 SHIPPED = MODEL_DIR / "model-card.json"
 needs_model = pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped model in models/artifacts")
+CURRENT_RULE = sighting_rule(json.loads(SHIPPED.read_text())["hybrid_sighting_threshold"]) if SHIPPED.exists() else ""
 
 
 @needs_model
@@ -70,7 +71,7 @@ def test_ingest_uses_the_classifier_and_retag_replaces_it(db_file, monkeypatch) 
     rule_change = runner.invoke(app, ["retag", "--db", str(db_file)], catch_exceptions=False)
     assert "retagged 1 reports" in rule_change.output
     with wh.connect(db_file, read_only=True) as con:
-        assert con.execute("SELECT DISTINCT rule FROM sightings").fetchall() == [(RULE_VERSION,)]
+        assert con.execute("SELECT DISTINCT rule FROM sightings").fetchall() == [(CURRENT_RULE,)]
         assert wh.first_row(con, "SELECT count(*) FROM sentences WHERE advice IS NULL")[0] == 0
     # sentences never assessed for advice (loaded before the rule) are assessed, sightings or not
     with wh.connect(db_file) as con:
@@ -126,7 +127,7 @@ def test_a_scheduled_ingest_catches_up_after_the_model_or_rule_changes(db_file, 
         con.execute("UPDATE sightings SET rule = 'noisy-or-top2-v2' WHERE report_id = ?", [stale])
     assert run_ingest([manifest], str(db_file), workers=1)["retagged"] == 1
     with wh.connect(db_file, read_only=True) as con:
-        assert con.execute("SELECT DISTINCT rule FROM sightings").fetchall() == [(RULE_VERSION,)]
+        assert con.execute("SELECT DISTINCT rule FROM sightings").fetchall() == [(CURRENT_RULE,)]
         assert wh.sighting_count(con) == current
 
 
@@ -252,12 +253,53 @@ def test_a_report_that_fails_re_scoring_keeps_its_sightings_and_is_retried(db_fi
     assert again["retagged"] == 1 and again["retag_error"] is None
 
 
-def test_the_versions_retag_compares_are_those_of_the_taggers_ingest_uses(catalog) -> None:
+def test_the_versions_retag_compares_are_those_a_report_analysed_now_stores(catalog) -> None:
     """``tagger_versions`` names the versions without building the taggers; it must not drift from them."""
+    from breachminer.records import DocumentText
+    from extractors.pipeline import DocumentAnalyzer
     from models.tagger import default_taggers, tagger_versions
 
-    assert tagger_versions(catalog) == {t.method: t.version for t in default_taggers(catalog)}
-    assert set(tagger_versions(catalog, "clf-x")) == {"id", "name", "lexicon", "classifier"}
+    analyzer = DocumentAnalyzer(catalog, default_taggers(catalog), sighting_threshold=0.65)
+    stored = analyzer.analyse_text(DocumentText("text", "The actors ran T1059.001 scripts."), "0" * 64, 33)
+    assert tagger_versions(catalog, None, 0.65) == stored.tagger_versions
+    assert stored.tagger_versions["sightings"] == "noisy-or-top2-v4 T=0.65" == stored.sightings[0].rule
+    assert set(tagger_versions(catalog, "clf-x")) == {"id", "name", "lexicon", "classifier", "sightings"}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_changed_sighting_threshold_re_decides_every_report_it_decided(db_file, monkeypatch) -> None:
+    """Mentions are the evidence, sightings the decision: a new threshold re-decides the reports loaded
+    under the old one, those without any sighting too, from the same mentions, exactly as loading them
+    under the new threshold does; and going back restores the first decision."""
+    manifest = str(SAMPLES.parent / "samples.csv")
+    monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")  # the rules alone: no model needed
+    run_ingest([manifest], str(db_file), workers=1)
+
+    def state(path) -> tuple[list, list, list]:
+        with wh.connect(path, read_only=True) as con:
+            return (con.execute("SELECT report_id, technique_id, score, rule FROM sightings ORDER BY ALL").fetchall(),
+                    con.execute("SELECT report_id, sentence_index, technique_id, method, score FROM mentions "
+                                "ORDER BY ALL").fetchall(),
+                    con.execute("SELECT report_id, tagger_versions->>'sightings' FROM reports ORDER BY 1").fetchall())
+
+    loaded, mentions, _ = state(db_file)
+    monkeypatch.setenv("BREACHMINER_SIGHTING_THRESHOLD", "0.995")  # explicit IDs only
+    result = runner.invoke(app, ["retag", "--db", str(db_file)], catch_exceptions=False)
+    assert "retagged 4 reports" in result.output
+    strict, strict_mentions, decided = state(db_file)
+    assert strict_mentions == mentions  # the evidence is unchanged
+    assert 0 < len(strict) < len(loaded) and {rule for *_, rule in strict} == {"noisy-or-top2-v4 T=0.995"}
+    assert {rule for _, rule in decided} == {"noisy-or-top2-v4 T=0.995"}
+    fresh = db_file.with_name("fresh.duckdb")
+    run_ingest([manifest], str(fresh), workers=1)
+    assert state(fresh)[0] == strict  # the same as loading under the new threshold
+
+    with wh.connect(db_file) as con:  # a report with mentions but, at 0.995, no sighting at all
+        [(bare,)] = con.execute("SELECT min(report_id) FROM reports").fetchall()
+        con.execute("DELETE FROM sightings WHERE report_id = ?", [bare])
+    monkeypatch.delenv("BREACHMINER_SIGHTING_THRESHOLD")
+    assert run_ingest([manifest], str(db_file), workers=1)["retagged"] == 4  # the nightly run catches up
+    assert state(db_file)[0] == loaded
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -391,10 +391,11 @@ def add_source(con: duckdb.DuckDBPyConnection, source: SourceRow, report_id: str
 
 def reports_to_retag(con: duckdb.DuckDBPyConnection, versions: Mapping[str, str], rule: str,
                      skip_method: str | None = None) -> list[str]:
-    """Reports that the current taggers and sighting rule did not decide: a method in ``versions`` whose
-    mentions another version made (or none did), a sighting decided by another rule, or a sentence not
-    yet assessed for advice (loaded before that rule). Reports with ``skip_method`` mentions (the
-    classifier, in a run without it) are left for a run that has that method."""
+    """Reports that the current taggers and sighting rule did not decide: an entry of ``versions`` (the
+    taggers' ``{method: version}`` and the sighting rule's entry) that the report stores with another
+    value or not at all, a sighting decided by another ``rule``, or a sentence not yet assessed for advice
+    (loaded before that rule). Reports with ``skip_method`` mentions (the classifier, in a run without
+    it) are left for a run that has that method."""
     methods, wanted = list(versions), [versions[m] for m in versions]
     rows = con.execute(
         """SELECT report_id FROM reports r
@@ -434,19 +435,20 @@ def report_mentions(con: duckdb.DuckDBPyConnection, report_id: str,
     return [Mention(*row) for row in rows]
 
 
-def replace_mentions(con: duckdb.DuckDBPyConnection, report_id: str, versions: Mapping[str, str],
-                     mentions: Sequence[Mention], sightings: Sequence[Sighting],
+def replace_mentions(con: duckdb.DuckDBPyConnection, report_id: str, methods: Sequence[str],
+                     mentions: Sequence[Mention], sightings: Sequence[Sighting], versions: Mapping[str, str],
                      advice: Sequence[int] | None = None) -> None:
-    """In one transaction, swap the mentions of the methods in ``versions`` (``{method: version}``, the
-    taggers that made ``mentions``) and the report's sightings; given ``advice`` (the indexes of the
-    advice sentences the sightings were decided with), also store which sentences are advice."""
+    """In one transaction, swap the report's mentions of ``methods`` (the taggers that made ``mentions``)
+    and its sightings, and record ``versions`` (what made them) in its tagger versions; given ``advice``
+    (the indexes of the advice sentences the sightings were decided with), also store which sentences
+    are advice."""
     con.execute("BEGIN TRANSACTION")
     try:
         if advice is not None:
             con.execute("UPDATE sentences SET advice = list_contains(?::INTEGER[], sentence_index) WHERE report_id = ?",
                         [sorted(advice), report_id])
         con.execute("DELETE FROM mentions WHERE report_id = ? AND list_contains(?::VARCHAR[], method)",
-                    [report_id, list(versions)])
+                    [report_id, list(methods)])
         con.execute("DELETE FROM sightings WHERE report_id = ?", [report_id])
         _insert(con, "mentions", mentions_table(report_id, mentions))
         _insert(con, "sightings", sightings_table(report_id, sightings))
