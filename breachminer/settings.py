@@ -66,9 +66,38 @@ class OcrOptions:
         return shutil.which(self.tesseract) if self.enabled else None
 
 
+class SettingsError(ValueError):
+    """A ``BREACHMINER_*`` variable holds a value the setting cannot take (the message names it)."""
+
+
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
+
+
+def _number(name: str, default: str, low: float = 0.0, high: float = float("inf"),
+            low_open: bool = False) -> float:
+    """A numeric setting in ``[low, high]`` (``(low, high]`` with ``low_open``); anything else is a
+    ``SettingsError`` that names the variable, instead of a traceback from deep inside a run."""
+    raw = _env(name, default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not (low < value if low_open else low <= value) or not value <= high:
+        bounds = f"{'above' if low_open else 'at least'} {low:g}"
+        if high < float("inf"):
+            bounds += f" and at most {high:g}"
+        raise SettingsError(f"{name}={raw!r} is out of range: it must be {bounds}")
+    return value
+
+
+def _integer(name: str, default: str, low: int = 0) -> int:
+    """A whole-number setting of at least ``low`` (see ``_number``)."""
+    value = _number(name, default, low)
+    if value != int(value):
+        raise SettingsError(f"{name}={_env(name, default)!r} is not a whole number")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -111,11 +140,11 @@ class Settings:
             db_path=Path(_env("BREACHMINER_DB", "breachminer.duckdb")).expanduser(),
             home=home,
             catalog_path=Path(_env("BREACHMINER_CATALOG", str(default_catalog))).expanduser(),
-            workers=max(1, int(_env("BREACHMINER_WORKERS", "1"))),  # a process pool costs more than it saves (README)
-            max_bytes=int(_env("BREACHMINER_MAX_BYTES", str(100 * 1024 * 1024))),
-            max_pages=int(_env("BREACHMINER_MAX_PAGES", "500")),
-            analysis_timeout=max(0.0, float(_env("BREACHMINER_ANALYSIS_TIMEOUT", "900"))),
-            sighting_threshold=float(os.environ["BREACHMINER_SIGHTING_THRESHOLD"])
+            workers=_integer("BREACHMINER_WORKERS", "1", 1),  # a process pool costs more than it saves (README)
+            max_bytes=_integer("BREACHMINER_MAX_BYTES", str(100 * 1024 * 1024), 1),
+            max_pages=_integer("BREACHMINER_MAX_PAGES", "500", 1),
+            analysis_timeout=_number("BREACHMINER_ANALYSIS_TIMEOUT", "900"),
+            sighting_threshold=_number("BREACHMINER_SIGHTING_THRESHOLD", "", 0.0, 1.0, low_open=True)
             if os.environ.get("BREACHMINER_SIGHTING_THRESHOLD", "").strip() else None,
             model_dir=Path(os.environ["BREACHMINER_MODEL_DIR"]) if os.environ.get("BREACHMINER_MODEL_DIR") else None,
             use_classifier=_flag("BREACHMINER_CLASSIFIER", True),
@@ -124,20 +153,20 @@ class Settings:
             allow_private=_flag("BREACHMINER_ALLOW_PRIVATE", False),
             offline=_flag("BREACHMINER_OFFLINE", False),
             respect_robots=_flag("BREACHMINER_RESPECT_ROBOTS", True),
-            connect_timeout=float(_env("BREACHMINER_CONNECT_TIMEOUT", "10")),
-            read_timeout=float(_env("BREACHMINER_READ_TIMEOUT", "30")),
-            fetch_deadline=float(_env("BREACHMINER_FETCH_DEADLINE", "300")),
-            fetch_retries=int(_env("BREACHMINER_FETCH_RETRIES", "3")),
-            fetch_backoff=float(_env("BREACHMINER_FETCH_BACKOFF", "1")),
-            max_retry_after=float(_env("BREACHMINER_MAX_RETRY_AFTER", "120")),
-            max_redirects=int(_env("BREACHMINER_MAX_REDIRECTS", "5")),
-            host_delay=float(_env("BREACHMINER_HOST_DELAY", "1")),
-            fetch_workers=max(1, int(_env("BREACHMINER_FETCH_WORKERS", "4"))),
-            retry_delay=float(_env("BREACHMINER_RETRY_DELAY", "3600")),
-            max_attempts=max(1, int(_env("BREACHMINER_MAX_ATTEMPTS", "5"))),
+            connect_timeout=_number("BREACHMINER_CONNECT_TIMEOUT", "10", low_open=True),
+            read_timeout=_number("BREACHMINER_READ_TIMEOUT", "30", low_open=True),
+            fetch_deadline=_number("BREACHMINER_FETCH_DEADLINE", "300", low_open=True),
+            fetch_retries=_integer("BREACHMINER_FETCH_RETRIES", "3"),
+            fetch_backoff=_number("BREACHMINER_FETCH_BACKOFF", "1"),
+            max_retry_after=_number("BREACHMINER_MAX_RETRY_AFTER", "120"),
+            max_redirects=_integer("BREACHMINER_MAX_REDIRECTS", "5"),
+            host_delay=_number("BREACHMINER_HOST_DELAY", "1"),
+            fetch_workers=_integer("BREACHMINER_FETCH_WORKERS", "4", 1),
+            retry_delay=_number("BREACHMINER_RETRY_DELAY", "3600"),
+            max_attempts=_integer("BREACHMINER_MAX_ATTEMPTS", "5", 1),
             ocr=OcrOptions(enabled=_flag("BREACHMINER_OCR", True), tesseract=_env("BREACHMINER_TESSERACT", "tesseract"),
                            language=_env("BREACHMINER_OCR_LANGUAGE", "eng"),
-                           max_pages=max(1, int(_env("BREACHMINER_OCR_MAX_PAGES", "50")))),
+                           max_pages=_integer("BREACHMINER_OCR_MAX_PAGES", "50", 1)),
         )
 
 

@@ -199,3 +199,35 @@ def test_tables_fit_an_80_column_log(monkeypatch) -> None:
     assert text.count(".702/.856/.771") == 8 and "tram-baseline" in text
     assert all(method in text for method in methods) and text.count("0.86") == len(methods)
     assert text.count("T1036 7/22") == len(methods) + 1 and text.count("T1140 22/16") == len(methods) + 1
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("BREACHMINER_SIGHTING_THRESHOLD", "abc", "'abc' is not a number"),
+    ("BREACHMINER_SIGHTING_THRESHOLD", "7", "must be above 0 and at most 1"),
+    ("BREACHMINER_SIGHTING_THRESHOLD", "0", "must be above 0 and at most 1"),
+    ("BREACHMINER_ANALYSIS_TIMEOUT", "-5", "must be at least 0"),
+    ("BREACHMINER_WORKERS", "1.5", "not a whole number"),
+    ("BREACHMINER_READ_TIMEOUT", "0", "must be above 0"),
+])
+def test_a_bad_setting_is_one_clear_line_not_a_traceback(tmp_path, monkeypatch, capsys, name, value, says) -> None:
+    from breachminer.cli import main
+
+    doc = tmp_path / "note.txt"
+    doc.write_text("The actors ran PowerShell scripts (T1059.001) to stage the loader on every host they reached. " * 3)
+    monkeypatch.setenv(name, value)
+    monkeypatch.setattr("sys.argv", ["breachminer", "ingest", str(doc), "--db", str(tmp_path / "w.duckdb")])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"{name}='{value}'" in err and says in err and "Traceback" not in err
+    assert not (tmp_path / "w.duckdb").exists()  # refused before anything was written
+
+
+def test_valid_settings_still_read(monkeypatch) -> None:
+    from breachminer.settings import get_settings
+
+    monkeypatch.setenv("BREACHMINER_SIGHTING_THRESHOLD", "1")
+    monkeypatch.setenv("BREACHMINER_ANALYSIS_TIMEOUT", "0")
+    monkeypatch.setenv("BREACHMINER_WORKERS", "2")
+    settings = get_settings()
+    assert (settings.sighting_threshold, settings.analysis_timeout, settings.workers) == (1.0, 0.0, 2)

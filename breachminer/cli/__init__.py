@@ -13,6 +13,8 @@ from __future__ import annotations
 import typer
 
 from breachminer.cli import attack, ingest, model, prioritize, query, serve
+from breachminer.cli.common import err_console
+from breachminer.settings import SettingsError
 
 app = typer.Typer(
     name="breachminer",
@@ -37,5 +39,9 @@ app.add_typer(attack.app, name="attack")
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. A bad ``BREACHMINER_*`` value is one line naming it, exit status 2."""
+    try:
+        app()
+    except SettingsError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from None
