@@ -222,7 +222,7 @@ def _pdfium_page_text(page: Any) -> str:
             if line.strip():
                 first = offset + len(line) - len(line.lstrip())
                 pdfium_raw.FPDFText_GetCharOrigin(textpage.raw, first, x, y)
-                lines.append((y.value, line.strip().replace("\ufffe", "-")))  # PDFium marks a hyphen at a line end
+                lines.append((y.value, _line_end_hyphens(line.strip())))
             offset += len(line) + 2
     finally:
         textpage.close()
@@ -236,6 +236,31 @@ def _pdfium_page_text(page: Any) -> str:
         new_paragraph = drop > PARAGRAPH_GAP * spacing or drop < -0.5 * spacing
         parts.append(("\n\n" if new_paragraph else "\n") + below[1])
     return "".join(parts)
+
+
+_LINE_END_HYPHEN = re.compile("\ufffe")
+
+
+def _line_end_hyphens(line: str) -> str:
+    """PDFium joins a word hyphenated at the end of a visual line and marks the hyphen U+FFFE
+    ("infra\ufffestructure"). The hyphen goes, as ``_HYPHEN_BREAK`` decides for text files, between a
+    lower-case letter (after another letter) and two lower-case letters, and inside a Windows path
+    ("Current\ufffeVersion\\Run"); it stays in a URL or file name, after a capital ("UAC-bypassing", "e-mail",
+    "mid-September") and before a digit ("CVE-2009-4324")."""
+    def keep_or_drop(match: re.Match[str]) -> str:
+        start = match.start()
+        before = line[max(0, start - 200):start]  # bounded: a line of many marks stays linear
+        token = before.rsplit(None, 1)[-1] if before.strip() else ""
+        after = line[start + 1:start + 3]
+        if "\\" in token:
+            return ""
+        if "/" in token or "." in token:
+            return "-"
+        if len(token) >= 2 and token[-2:].isalpha() and token[-1].islower() and len(after) == 2 and after.isalpha() \
+                and after.islower():
+            return ""
+        return "-"
+    return _LINE_END_HYPHEN.sub(keep_or_drop, line)
 
 
 _BAD_TITLE = re.compile(
@@ -382,6 +407,7 @@ def normalise_text(raw: str, *, pdf_lines: bool = True, html_lines: bool = False
     raw = _HYPHEN_BREAK.sub("", raw)
     paragraphs: list[str] = []
     for block in re.split(r"\n\s*\n", raw):
+        in_block: list[str] = []
         current: list[str] = []
         for line in block.split("\n"):
             line = _SPACES.sub(" ", line).strip()
@@ -389,12 +415,38 @@ def normalise_text(raw: str, *, pdf_lines: bool = True, html_lines: bool = False
                 continue
             starts_item = line[0] in _BULLETS or bool(re.match(r"^\d{1,2}[.)]\s", line))
             if current and (starts_item or html_lines or (not pdf_lines and _ends_sentence(current[-1]))):
-                paragraphs.append(" ".join(current))
+                in_block.append(" ".join(current))
                 current = []
             current.append(line)
         if current:
-            paragraphs.append(" ".join(current))
+            in_block.append(" ".join(current))
+        if in_block and paragraphs and pdf_lines and _continues(paragraphs[-1], in_block[0]):
+            paragraphs[-1] += " " + in_block.pop(0)
+        paragraphs.extend(in_block)
     return "\n\n".join(p for p in paragraphs if p)
+
+
+_OPEN_END = re.compile(r"[A-Za-z,]$")
+_LOWER_START = re.compile(r"^[a-z][a-z'’-]*(?:[\s,.:;]|$)")
+
+
+_CLOSED_END = re.compile(r"[.!?:][\"”’)]?$")
+
+
+def _continues(previous: str, following: str) -> bool:
+    """Whether a PDF paragraph break falls inside a sentence: a page, column or figure between "sent
+    to the" and "attackers' server". The paragraph before must be prose (six words or more, mostly
+    words, no code punctuation) ending without a full stop; the next must start with a lower-case word
+    and end a sentence (or run on for 20 words), which rows of a command table ("getpl Load a plugin")
+    do not."""
+    if not (_OPEN_END.search(previous) and _LOWER_START.match(following)):
+        return False
+    if not (_CLOSED_END.search(following) or len(following.split()) >= 20):
+        return False
+    words = previous.split()
+    if len(words) < 6 or any(mark in previous for mark in "={}<>|"):
+        return False
+    return sum(word.isalpha() for word in words) >= 0.6 * len(words)
 
 
 def _ends_sentence(line: str) -> bool:
