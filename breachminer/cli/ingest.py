@@ -94,7 +94,7 @@ def ingest(
         ("revised", "revised (a new version of a loaded report replaced it)"), ("feeds", "feeds read"),
         ("downloaded", "downloaded"), ("not_modified", "not modified (304)"),
         ("deferred", "failed before and not due yet (--retry-failed)"), ("offline", "URLs skipped offline"),
-        ("retagged", "loaded reports re-scored (decided by another model, tagger or rule version)"))
+        ("retagged", "loaded reports re-scored (decided by another model, tagger, rule or threshold)"))
         if result.get(key)]
     if extras:
         console.print("  " + ", ".join(extras))

@@ -314,7 +314,8 @@ def retag(
     """Re-tag the reports that another model, tagger or rule version decided, with the current ones.
 
     A report whose classifier model, id/name/lexicon tagger (their rule files, the ATT&CK release),
-    sighting rule or advice rule has changed since it was loaded gets the changed taggers' mentions
+    sighting rule or threshold (BREACHMINER_SIGHTING_THRESHOLD) or advice rule has changed since it was
+    loaded gets the changed taggers' mentions
     replaced and its sightings recomputed, in one transaction; reports already current are left alone.
 
     Example: breachminer retag --db /tmp/bm.duckdb
