@@ -231,3 +231,100 @@ def test_valid_settings_still_read(monkeypatch) -> None:
     monkeypatch.setenv("BREACHMINER_WORKERS", "2")
     settings = get_settings()
     assert (settings.sighting_threshold, settings.analysis_timeout, settings.workers) == (1.0, 0.0, 2)
+
+
+@pytest.fixture(scope="module")
+def sample_warehouse(tmp_path_factory, prefect_harness):
+    """The four sample reports loaded with the rule taggers (fast), for the query commands' checks."""
+    import os
+
+    from flows.ingest import run_ingest
+
+    path = tmp_path_factory.mktemp("samples") / "samples.duckdb"
+    os.environ["BREACHMINER_CLASSIFIER"] = "0"
+    try:
+        run_ingest([str(SAMPLES.parent / "samples.csv")], str(path), workers=1)
+    finally:
+        del os.environ["BREACHMINER_CLASSIFIER"]
+    return path
+
+
+def test_sql_sees_the_warehouse_and_nothing_else(sample_warehouse, tmp_path) -> None:
+    leak = tmp_path / "leak.csv"
+    for query in (f"copy (select * from reports) to '{leak}'", "select * from read_csv('/etc/passwd')",
+                  "install httpfs", f"attach '{tmp_path / 'other.duckdb'}' as other",
+                  "set enable_external_access = true"):
+        result = invoke("sql", query, "--db", str(sample_warehouse))
+        assert result.exit_code == 1 and "SQL error" in result.output, query
+    assert not leak.exists() and not (tmp_path / "other.duckdb").exists()
+    result = invoke("sql", "select count(*) as n from reports", "--db", str(sample_warehouse))
+    assert result.exit_code == 0 and "4" in result.output
+    assert invoke("sql", "  ", "--db", str(sample_warehouse)).exit_code == 1
+    result = invoke("sql", "select a from (values (1), (NULL)) t(a)", "--db", str(sample_warehouse))
+    assert result.exit_code == 0 and result.output.split() == ["a", "─", "1"]  # an INTEGER column with a NULL
+
+
+def test_csv_files_hold_lists_as_items_not_array_text(sample_warehouse, tmp_path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from warehouse.exports import csv_text
+
+    frame = pd.DataFrame({"id": ["T1055"], "tactics": [np.array(["privilege-escalation", "defense-evasion"])],
+                          "none": [None]})
+    assert csv_text(frame).splitlines() == ["id,tactics,none", "T1055,privilege-escalation; defense-evasion,"]
+    listed = tmp_path / "components.csv"
+    result = invoke("sql", "select technique_id, data_components from attack_techniques where technique_id = "
+                           "'T1055'", "--csv", str(listed), "--db", str(sample_warehouse))
+    assert result.exit_code == 0
+    [row] = list(csv.DictReader(listed.open()))
+    assert "; " in row["data_components"] and "[" not in row["data_components"] and "\n" not in row["data_components"]
+    top = tmp_path / "top.csv"
+    result = invoke("top", "-n", "40", "--level", "exact", "--csv", str(top), "--db", str(sample_warehouse))
+    assert result.exit_code == 0
+    assert not any("[" in row["tactics"] for row in csv.DictReader(top.open()))
+
+
+def test_evidence_counts_everything_behind_a_technique_and_says_when_it_shows_part(sample_warehouse) -> None:
+    db = ("--db", str(sample_warehouse))
+    with wh.connect(sample_warehouse, read_only=True) as con:
+        [(technique, reports, mentions)] = con.execute(
+            """SELECT coalesce(parent_id, technique_id) AS p, count(DISTINCT report_id), count(*)
+               FROM technique_evidence WHERE counted GROUP BY p ORDER BY count(*) DESC, p LIMIT 1""").fetchall()
+    assert mentions > 2
+    result = invoke("evidence", technique, "-n", "2", *db)
+    assert result.exit_code == 0
+    assert f"{reports} report{'s' if reports > 1 else ''}, {mentions} mentions; the first 2 shown" in result.output
+    revoked = invoke("evidence", "T1086", *db)  # PowerShell's old ID
+    assert revoked.exit_code == 0 and "T1086 was revoked" in revoked.output and "T1059.001" in revoked.output
+    for wrong, says in (("T9999", "not a technique of ATT&CK"), ("TA0003", "not a technique ID"),
+                        ("powershell", "not a technique ID")):
+        result = invoke("evidence", wrong, *db)
+        assert result.exit_code == 1 and says in result.output, wrong
+    assert invoke("evidence", technique, "-n", "0", *db).exit_code == 2  # rejected by the option itself
+    everything = invoke("evidence", technique, "--all", "-n", "1000", "--json", *db).output
+    if any(not json.loads(line)["counted"] for line in everything.splitlines()):
+        assert "(not counted)" in invoke("evidence", technique, "--all", "-n", "1000", *db).output
+
+
+def test_outputs_that_cannot_be_written_and_a_wrong_db_are_one_line_errors(sample_warehouse, tmp_path) -> None:
+    missing = tmp_path / "no-such-folder"
+    for args in (("top", "--csv", str(missing / "top.csv")), ("top", "--layer", str(missing / "top.json")),
+                 ("summary", str(missing / "s.html")), ("prioritize", "--csv", str(missing / "p.csv")),
+                 ("sql", "select 1", "--csv", str(missing / "q.csv"))):
+        result = invoke(*args, "--db", str(sample_warehouse))
+        assert result.exit_code == 1 and f"cannot write {missing}" in result.output, args
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("hello")
+    result = invoke("top", "--db", str(not_a_db))
+    assert result.exit_code == 1 and "is not a breachminer warehouse" in result.output
+    assert invoke("top", "-n", "-3", "--db", str(sample_warehouse)).exit_code == 2
+
+
+def test_prioritize_says_what_prevalence_is_relative_to(sample_warehouse) -> None:
+    with wh.connect(sample_warehouse, read_only=True) as con:
+        [(why, n_reports, prevalence)] = con.execute(
+            "SELECT why, n_reports, prevalence FROM technique_priority WHERE level = 'parent' AND pick = 2").fetchall()
+        most = con.execute("SELECT max(n_reports) FROM technique_frequency WHERE level = 'parent'").fetchone()[0]
+    assert f"({n_reports} of 4 reports; the most frequent, {most})" in why
+    assert abs(prevalence - n_reports / most) < 1e-3

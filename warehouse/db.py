@@ -37,6 +37,18 @@ class WarehouseMissing(FileNotFoundError):
     """A read was asked of a warehouse file that does not exist yet."""
 
 
+class WarehouseUnreadable(WarehouseMissing):
+    """The file exists but is no DuckDB database (a wrong ``--db``): there is no warehouse there either."""
+
+
+def confine(con: duckdb.DuckDBPyConnection) -> None:
+    """Let a connection's SQL see the warehouse and nothing else: no reading or writing of other files
+    (``read_csv``, ``COPY … TO``), no ``ATTACH``, no extension installs or loads; locked, so the SQL
+    cannot turn it back on. For queries a user types (``breachminer sql``)."""
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
 def first_row(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> tuple | None:
     """The first row of a query, with the result fully consumed (DuckDB refuses new work on a
     connection whose previous result is unfinished)."""
@@ -72,6 +84,9 @@ def connect(db_path: Path | str, *, read_only: bool = False, catalog: AttackCata
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
+                if db_path.exists() and "not a valid duckdb database" in str(exc).lower():
+                    raise WarehouseUnreadable(f"{db_path} is not a breachminer warehouse (not a DuckDB database "
+                                              "file): check --db / BREACHMINER_DB") from exc
                 raise
             if time.monotonic() < deadline:  # another process's short connection: it will close soon
                 time.sleep(0.1)
@@ -675,7 +690,7 @@ def evidence(con: duckdb.DuckDBPyConnection, technique_id: str, limit: int = 50,
              counted_only: bool = True) -> Any:
     """Reports and sentences behind a technique's count (a parent ID includes its sub-techniques)."""
     technique_id = technique_id.strip().upper()
-    where = "(technique_id = ? OR parent_id = ?)" + (" AND counted" if counted_only else "")
+    where = _evidence_where(counted_only)
     columns = {row[0] for row in con.execute("DESCRIBE technique_evidence").fetchall()}
     advice = "coalesce(advice, false)" if "advice" in columns else "false"  # a warehouse older than the rule
     return con.execute(
@@ -685,3 +700,14 @@ def evidence(con: duckdb.DuckDBPyConnection, technique_id: str, limit: int = 50,
             ORDER BY published NULLS LAST, report_id, sentence_index, method LIMIT ?""",
         [technique_id, technique_id, limit],
     ).df()
+
+
+def evidence_totals(con: duckdb.DuckDBPyConnection, technique_id: str, counted_only: bool = True) -> tuple[int, int]:
+    """``(reports, mentions)`` behind a technique, as ``evidence`` selects them but without its limit."""
+    technique_id = technique_id.strip().upper()
+    return first_row(con, f"SELECT count(DISTINCT report_id), count(*) FROM technique_evidence "
+                          f"WHERE {_evidence_where(counted_only)}", [technique_id, technique_id])
+
+
+def _evidence_where(counted_only: bool) -> str:
+    return "(technique_id = ? OR parent_id = ?)" + (" AND counted" if counted_only else "")

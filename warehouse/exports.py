@@ -10,6 +10,8 @@ Navigator can be traced back to ``breachminer evidence``.
 
 ``priority_layer`` does the same for ``breachminer prioritize``: each pick coloured by its priority in
 the column of the tactic it was picked for, with every part of its score in the cell's metadata.
+``csv_text`` is how every CSV of the tool holds a table: a list cell (the tactics of a technique, the
+data components a priority lacks) as its items joined by "; ", never as an array's repr.
 ``write_exports`` writes the top-N and priority tables as CSV files and layers, and the HTML summary
 (``warehouse.html_summary``), into one folder, each
 file replaced whole (a dashboard reading it never sees half a file): what a scheduled run leaves for
@@ -33,7 +35,7 @@ import duckdb
 from breachminer.catalog import ATTACK_NOTICE
 from warehouse.db import counted_report_total, first_row, tactic_shortname, top_techniques
 from warehouse.html_summary import html_summary
-from warehouse.priorities import priorities, priorities_for_csv
+from warehouse.priorities import priorities
 
 LAYER_FORMAT = "4.5"
 NAVIGATOR_VERSION = "5.1.0"
@@ -146,9 +148,9 @@ def write_exports(con: duckdb.DuckDBPyConnection, directory: Path, n: int = 50) 
     top = top_techniques(con, n)
     picks = priorities(con, n)
     contents = {
-        "top-techniques.csv": top.to_csv(index=False),
+        "top-techniques.csv": csv_text(top),
         "top-techniques.layer.json": _json(navigator_layer(con, n)),
-        "priorities.csv": priorities_for_csv(picks).to_csv(index=False),
+        "priorities.csv": csv_text(picks),
         "priorities.layer.json": _json(priority_layer(con, picks)),
         "summary.html": html_summary(con, min(n, SUMMARY_LIMIT)),
     }
@@ -158,6 +160,31 @@ def write_exports(con: duckdb.DuckDBPyConnection, directory: Path, n: int = 50) 
         replace_file(target, contents[name])
         written.append(target)
     return written
+
+
+LIST_SEPARATOR = "; "
+
+
+def csv_text(frame: Any) -> str:
+    """A DataFrame as CSV text, each list cell (a Python list or the numpy array of a LIST column) as its
+    items joined by ``LIST_SEPARATOR``: a spreadsheet reads it, and no array repr ("['a' 'b']", wrapped
+    at 75 characters) reaches the file."""
+    import numpy as np
+
+    def cell(value: Any) -> Any:
+        if isinstance(value, (list, tuple, np.ndarray)):
+            return LIST_SEPARATOR.join(str(item) for item in (value.tolist() if hasattr(value, "tolist") else value))
+        return value
+
+    listed = [column for column in frame.columns
+              if frame[column].dtype == object and frame[column].map(
+                  lambda v: isinstance(v, (list, tuple, np.ndarray))).any()]
+    return frame.assign(**{column: frame[column].map(cell) for column in listed}).to_csv(index=False)
+
+
+def write_csv(frame: Any, target: Path) -> None:
+    """``csv_text`` of ``frame``, replacing ``target`` whole (``replace_file``)."""
+    replace_file(target, csv_text(frame))
 
 
 def replace_file(target: Path, text: str) -> None:

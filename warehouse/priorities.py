@@ -115,7 +115,3 @@ def priorities(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "parent
     ).df()
 
 
-def priorities_for_csv(frame: Any) -> Any:
-    """``priorities``' DataFrame as its CSV holds it: the missing data components in one cell, "; "-separated."""
-    return frame.assign(missing=frame["missing"].map(
-        lambda v: "; ".join(v) if hasattr(v, "__iter__") and not isinstance(v, str) else None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,7 +38,7 @@ WaitOption = Annotated[float, typer.Option(help="seconds to wait for another run
 ExportDirOption = Annotated[Path | None, typer.Option(
     "--export-dir", help="after the run, write the top techniques and priorities there (CSV files and Navigator "
                          "layers, each replaced whole)", show_default=False)]
-ExportLimitOption = Annotated[int, typer.Option("--export-limit", help="techniques in each export")]
+ExportLimitOption = Annotated[int, typer.Option("--export-limit", min=1, help="techniques in each export")]
 
 
 def db_path(option: Path | None) -> Path:
@@ -47,6 +48,15 @@ def db_path(option: Path | None) -> Path:
 def fail(message: str, code: int = 1) -> None:
     err_console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
+
+
+def write_or_fail(target: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write(target)``; a file that cannot be written (no such folder, no permission) is a one-line
+    error, not a traceback."""
+    try:
+        write(target)
+    except OSError as exc:
+        fail(f"cannot write {target}: {exc.strerror or exc}")
 
 
 def compact_table(title: str | None = None, caption: str | None = None) -> Table:
@@ -79,7 +89,11 @@ def is_missing(value: Any) -> bool:
 
 
 def _is_list(value: Any) -> bool:
-    return isinstance(value, list) or (hasattr(value, "tolist") and not isinstance(value, str))
+    """A list cell: a Python list or tuple, or the numpy array pandas makes of a LIST column (a numpy
+    scalar, e.g. an INTEGER in a column with NULLs, also has ``tolist`` but is no list)."""
+    import numpy as np
+
+    return isinstance(value, (list, tuple, np.ndarray))
 
 
 def _as_list(value: Any) -> list:

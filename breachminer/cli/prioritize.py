@@ -9,15 +9,15 @@ from typing import Annotated
 import typer
 
 import warehouse.db as wh
-from breachminer.cli.common import DbOption, WaitOption, console, db_path, fail, print_frame
+from breachminer.cli.common import DbOption, WaitOption, console, db_path, fail, print_frame, write_or_fail
 from breachminer.settings import get_settings
 
 
 def prioritize(
-    n: Annotated[int, typer.Option("-n", "--limit", help="how many techniques")] = 20,
+    n: Annotated[int, typer.Option("-n", "--limit", min=1, help="how many techniques")] = 20,
     level: Annotated[str, typer.Option(help="parent (sub-techniques rolled up) or exact")] = "parent",
     per_tactic: Annotated[int | None, typer.Option(
-        "--per-tactic", help="at most this many techniques per tactic", show_default=False)] = None,
+        "--per-tactic", min=1, help="at most this many techniques per tactic", show_default=False)] = None,
     tactic: Annotated[str | None, typer.Option(help="only this tactic's techniques, by priority")] = None,
     profile: Annotated[Path | None, typer.Option(
         "--profile", help="store this profile first (YAML: telemetry, detections, signal, weights; README "
@@ -39,10 +39,9 @@ def prioritize(
     from breachminer.catalog import AttackCatalog
     from breachminer.priority_profile import ProfileError, load_profile
     from extractors.taggers.lexicon import lexicon_ratings
-    from warehouse.exports import priority_layer
+    from warehouse.exports import priority_layer, replace_file, write_csv
     from warehouse.priorities import (
         priorities,
-        priorities_for_csv,
         store_profile,
         stored_profile,
         sync_lexicon_ratings,
@@ -87,8 +86,9 @@ def prioritize(
                        f"{', ' + tactic if tactic else ''}) over {total} reports; "
                        "priority = prevalence (reports ÷ the most frequent's) × signal × collection")
     if csv:
-        priorities_for_csv(frame).to_csv(csv, index=False)
+        write_or_fail(csv, lambda target: write_csv(frame, target))
         console.print(f"wrote {csv}")
     if layer:
-        layer.write_text(json.dumps(layer_json, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_or_fail(layer, lambda target: replace_file(target, json.dumps(layer_json, indent=2, ensure_ascii=False)
+                                                         + "\n"))
         console.print(f"wrote {layer} (ATT&CK Navigator layer: {len(frame)} techniques)")

@@ -10,11 +10,20 @@ import duckdb
 import typer
 
 import warehouse.db as wh
-from breachminer.cli.common import DbOption, console, db_path, fail, is_missing, print_frame
+from breachminer.cli.common import (
+    DbOption,
+    console,
+    db_path,
+    err_console,
+    fail,
+    is_missing,
+    print_frame,
+    write_or_fail,
+)
 
 
 def top(
-    n: Annotated[int, typer.Option("-n", "--limit", help="how many techniques")] = 20,
+    n: Annotated[int, typer.Option("-n", "--limit", min=1, help="how many techniques")] = 20,
     tactic: Annotated[str | None, typer.Option(help="only this tactic (e.g. persistence)")] = None,
     level: Annotated[str, typer.Option(help="parent (sub-techniques rolled up) or exact")] = "parent",
     csv: Annotated[Path | None, typer.Option("--csv", help="also write the table to this CSV file")] = None,
@@ -34,7 +43,7 @@ def top(
     Example: breachminer top -n 20 --tactic persistence --csv top.csv --layer top.json
     Recent first: breachminer top -n 20 --half-life 2
     """
-    from warehouse.exports import navigator_layer
+    from warehouse.exports import navigator_layer, replace_file, write_csv
 
     if level not in ("parent", "exact"):
         fail("--level must be 'parent' or 'exact'")
@@ -54,10 +63,11 @@ def top(
                  f"{', ' + tactic if tactic else ''}) over the {dated} dated of {total} reports")
     print_frame(frame, title)
     if csv:
-        frame.to_csv(csv, index=False)
+        write_or_fail(csv, lambda target: write_csv(frame, target))
         console.print(f"wrote {csv}")
     if layer:
-        layer.write_text(json.dumps(layer_json, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_or_fail(layer, lambda target: replace_file(target, json.dumps(layer_json, indent=2, ensure_ascii=False)
+                                                         + "\n"))
         subs = len(layer_json["techniques"]) - len(frame)
         console.print(f"wrote {layer} (ATT&CK Navigator layer: {len(frame)} techniques"
                       + (f" and {subs} of their sub-techniques)" if subs else ")"))
@@ -65,7 +75,7 @@ def top(
 
 def summary(
     path: Annotated[Path, typer.Argument(help="the HTML file to write", dir_okay=False)],
-    n: Annotated[int, typer.Option("-n", "--limit", help="techniques in the top table and priorities")] = 20,
+    n: Annotated[int, typer.Option("-n", "--limit", min=1, help="techniques in the top table and priorities")] = 20,
     evidence_per_technique: Annotated[int, typer.Option(
         "--evidence", help="sentences shown per top technique (one per report)")] = 3,
     db: DbOption = None,
@@ -85,7 +95,7 @@ def summary(
             page = html_summary(con, n, evidence_per_technique)
     except (wh.WarehouseMissing, wh.WarehouseLocked, ValueError) as exc:
         fail(str(exc))
-    replace_file(path, page)
+    write_or_fail(path, lambda target: replace_file(target, page))
     console.print(f"wrote {path}")
 
 
@@ -94,25 +104,36 @@ def sql(
     csv: Annotated[Path | None, typer.Option("--csv", help="write the result to this CSV file")] = None,
     db: DbOption = None,
 ) -> None:
-    """Run a read-only SQL query.
+    """Run a read-only SQL query over the warehouse.
+
+    The query sees the warehouse only: it cannot write it, and reading or writing other files
+    (read_csv, COPY … TO), attaching databases or loading extensions is refused.
 
     Example: breachminer sql "select * from technique_frequency limit 5"
     """
+    from warehouse.exports import write_csv
+
+    if not query.strip():
+        fail("empty query: give a SELECT, e.g. \"select * from technique_frequency limit 5\"")
     try:
         with wh.connect(db_path(db), read_only=True) as con:
-            frame = con.execute(query).df()
+            wh.confine(con)
+            result = con.execute(query)
+            if result.description is None:
+                fail("the statement returned no rows to show (a SELECT, DESCRIBE or SHOW does)")
+            frame = result.df()
     except (wh.WarehouseMissing, wh.WarehouseLocked) as exc:
         fail(str(exc))
     except duckdb.Error as exc:
         fail(f"SQL error: {exc}")
     print_frame(frame)
     if csv:
-        frame.to_csv(csv, index=False)
+        write_or_fail(csv, lambda target: write_csv(frame, target))
 
 
 def evidence(
     technique: Annotated[str, typer.Argument(help="technique ID, e.g. T1059.001 (a parent includes its subs)")],
-    limit: Annotated[int, typer.Option("-n", "--limit", help="at most this many mentions")] = 50,
+    limit: Annotated[int, typer.Option("-n", "--limit", min=1, help="at most this many mentions")] = 50,
     all_mentions: Annotated[bool, typer.Option("--all", help="also mentions that did not count")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per mention and line")] = False,
     db: DbOption = None,
@@ -120,33 +141,59 @@ def evidence(
     """The reports and sentences behind a technique's count.
 
     Each report once, then each sentence once with every method that found the technique in it, the
-    sentence in full. Example: breachminer evidence T1059.001
+    sentence in full. A revoked ID shows its replacement's evidence (T1086 → T1059.001).
+    Example: breachminer evidence T1059.001
     """
+    technique_id = _technique_to_show(technique)
     try:
         with wh.connect(db_path(db), read_only=True) as con:
-            frame = wh.evidence(con, technique, limit, counted_only=not all_mentions)
+            frame = wh.evidence(con, technique_id, limit, counted_only=not all_mentions)
+            totals = wh.evidence_totals(con, technique_id, counted_only=not all_mentions)
     except (wh.WarehouseMissing, wh.WarehouseLocked) as exc:
         fail(str(exc))
     if as_json:
         print(frame.to_json(orient="records", lines=True, date_format="iso"), end="")
         return
     if frame.empty:
-        console.print(f"no evidence for {technique.upper()}")
+        console.print(f"no evidence for {technique_id}" + ("" if all_mentions else " (--all: also what did not count)"))
         return
-    print_evidence(frame, technique.upper())
+    print_evidence(frame, technique_id, totals)
 
 
-def print_evidence(frame: Any, technique: str) -> None:
-    """Evidence as blocks that stay readable in an 80-column log: a report line, then per sentence its
-    index, what found it (method, score, the words matched) and the whole sentence, wrapped."""
+def _technique_to_show(cited: str) -> str:
+    """The technique whose evidence to show for ``cited``: itself, or a revoked ID's replacement (said on
+    stderr); anything else that is no ATT&CK technique is a clear error."""
+    from breachminer.catalog import TECHNIQUE_ID, AttackCatalog
+    from breachminer.settings import get_settings
+
+    catalog = AttackCatalog.load(get_settings().catalog_path)
+    resolution = catalog.resolve(cited)
+    if not TECHNIQUE_ID.match(resolution.cited_id):
+        fail(f"{cited!r} is not a technique ID (T1234 or T1234.001; tactics such as TA0003 have no evidence of "
+             "their own)")
+    if resolution.technique_id is None:
+        fail(f"{resolution.cited_id} is not a technique of ATT&CK {catalog.attack_version} "
+             "(`breachminer sql \"select technique_id, name from attack_techniques\"` lists them)")
+    if resolution.status == "revoked":
+        err_console.print(f"{resolution.cited_id} was revoked in ATT&CK; showing its replacement, "
+                          f"{resolution.technique_id}")
+    return resolution.technique_id
+
+
+def print_evidence(frame: Any, technique: str, totals: tuple[int, int] | None = None) -> None:
+    """Evidence as blocks that stay readable in an 80-column log: a header with the counts (all of them,
+    and how many are shown when ``-n`` cut the list), a report line, then per sentence its index, what
+    found it (method, score, the words matched; "not counted" when it did not count) and the whole
+    sentence, wrapped."""
     import textwrap
 
     from rich.markup import escape
 
     width = max(40, min(console.width, 100))
-    n_reports = frame["report_id"].nunique()
+    n_reports, n_mentions = totals or (frame["report_id"].nunique(), len(frame))
+    shown = (f"; the first {len(frame)} shown (all of them: -n {n_mentions})" if len(frame) < n_mentions else "")
     console.print(f"[bold]Evidence for {technique}[/bold]: {n_reports} report{'s' if n_reports != 1 else ''}, "
-                  f"{len(frame)} mention{'s' if len(frame) != 1 else ''}")
+                  f"{n_mentions} mention{'s' if n_mentions != 1 else ''}{shown}")
     for (report_id, title, published), report_rows in frame.groupby(
             ["report_id", "title", "published"], sort=False, dropna=False):
         when = "" if is_missing(published) else f" ({str(published)[:10]})"
@@ -156,6 +203,7 @@ def print_evidence(frame: Any, technique: str) -> None:
         for index, rows in report_rows.groupby("sentence_index", sort=False):
             found = " · ".join(
                 f"{row.technique_id} {row.method} {row.score:.2f}" + (f' "{row.cited}"' if row.cited else "")
+                + ("" if row.counted else " (not counted)")
                 for row in rows.itertuples(index=False))
             advice = " [yellow](advice: only an explicit ID counts)[/yellow]" if rows["advice"].iloc[0] else ""
             console.print(f"  [cyan]#{index}  {escape(found)}[/cyan]{advice}", highlight=False)

@@ -202,6 +202,7 @@ WITH profile AS (
 frequency AS (
     SELECT f.level, f.technique_id, f.technique_name, f.n_reports, f.share,
            f.share / max(f.share) OVER (PARTITION BY f.level) AS prevalence,
+           max(f.n_reports) OVER (PARTITION BY f.level) AS most_reports,
            (SELECT count(*) FROM counted_reports) AS total_reports
     FROM technique_frequency f
 ),
@@ -313,8 +314,8 @@ SELECT level,
        round(collection, 4) AS collection, data_components, collected, missing,
        round(priority, 4) AS priority,
        rank() OVER (PARTITION BY level ORDER BY priority DESC) AS priority_rank, detected,
-       printf('prevalence %.2f (%d of %d reports) · signal %.2f (%s) · collection %s', prevalence, n_reports,
-              total_reports, signal, signal_reason,
+       printf('prevalence %.2f (%d of %d reports; the most frequent, %d) · signal %.2f (%s) · collection %s',
+              prevalence, n_reports, total_reports, most_reports, signal, signal_reason,
               CASE WHEN collection IS NULL THEN 'not scored (no telemetry declared)'
                    WHEN len(data_components) = 0 THEN '0.50 (ATT&CK lists no data component)'
                    WHEN len(missing) = 0 THEN printf('%.2f (all %d data components)', collection,
