@@ -328,3 +328,15 @@ def test_prioritize_says_what_prevalence_is_relative_to(sample_warehouse) -> Non
         most = con.execute("SELECT max(n_reports) FROM technique_frequency WHERE level = 'parent'").fetchone()[0]
     assert f"({n_reports} of 4 reports; the most frequent, {most})" in why
     assert abs(prevalence - n_reports / most) < 1e-3
+
+
+def test_top_says_when_n_cuts_through_a_tie(sample_warehouse) -> None:
+    with wh.connect(sample_warehouse, read_only=True) as con:
+        ranks = [r for (r,) in con.execute("SELECT rank FROM technique_frequency WHERE level = 'parent' "
+                                           "ORDER BY rank, technique_id").fetchall()]
+    cut = next(k for k in range(1, len(ranks)) if ranks[k] == ranks[k - 1])  # n = cut ends inside a tie
+    tied = ranks.count(ranks[cut - 1]) - ranks[:cut].count(ranks[cut - 1])
+    result = invoke("top", "-n", str(cut), "--db", str(sample_warehouse))
+    assert f"tie{'s' if tied == 1 else ''} at rank {ranks[cut - 1]} (-n {cut + tied} shows" in result.output
+    whole = invoke("top", "-n", str(cut + tied), "--db", str(sample_warehouse))
+    assert "at rank" not in whole.output or f"at rank {ranks[cut - 1]} " not in whole.output

@@ -686,6 +686,17 @@ def top_techniques(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "pa
     ).df()
 
 
+def techniques_at_rank(con: duckdb.DuckDBPyConnection, rank: int, level: str = "parent",
+                       tactic: str | None = None) -> int:
+    """How many techniques share ``rank`` in ``top_techniques``' ranking (without a half-life): more than
+    a top-N shows when N cuts through a tie."""
+    shortname = known_tactic(con, tactic) if tactic else None
+    if shortname:
+        return first_row(con, "SELECT count(*) FROM tactic_technique_frequency WHERE level = ? AND tactic = ? "
+                              "AND rank_in_tactic = ?", [level, shortname, rank])[0]
+    return first_row(con, "SELECT count(*) FROM technique_frequency WHERE level = ? AND rank = ?", [level, rank])[0]
+
+
 def evidence(con: duckdb.DuckDBPyConnection, technique_id: str, limit: int = 50,
              counted_only: bool = True) -> Any:
     """Reports and sentences behind a technique's count (a parent ID includes its sub-techniques)."""

@@ -52,6 +52,9 @@ def top(
     try:
         with wh.connect(db_path(db), read_only=True) as con:
             frame = wh.top_techniques(con, n, level, tactic, half_life)
+            last_rank = int(frame["rank"].iloc[-1]) if len(frame) == n and half_life is None else None
+            tied = (wh.techniques_at_rank(con, last_rank, level, tactic) - int((frame["rank"] == last_rank).sum())
+                    if last_rank is not None else 0)
             total = wh.counted_report_total(con)
             dated = wh.counted_report_total(con, dated_only=True)
             layer_json = navigator_layer(con, n, level, tactic) if layer else None
@@ -62,6 +65,9 @@ def top(
         title = (f"Top {len(frame)} techniques by prevalence with a {half_life:g}-year half-life ({level} level"
                  f"{', ' + tactic if tactic else ''}) over the {dated} dated of {total} reports")
     print_frame(frame, title)
+    if tied > 0:
+        console.print(f"{tied} more technique{'s tie' if tied > 1 else ' ties'} at rank {last_rank} "
+                      f"(-n {n + tied} shows {'them' if tied > 1 else 'it'})")
     if csv:
         write_or_fail(csv, lambda target: write_csv(frame, target))
         console.print(f"wrote {csv}")
