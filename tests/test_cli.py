@@ -340,3 +340,25 @@ def test_top_says_when_n_cuts_through_a_tie(sample_warehouse) -> None:
     assert f"tie{'s' if tied == 1 else ''} at rank {ranks[cut - 1]} (-n {cut + tied} shows" in result.output
     whole = invoke("top", "-n", str(cut + tied), "--db", str(sample_warehouse))
     assert "at rank" not in whole.output or f"at rank {ranks[cut - 1]} " not in whole.output
+
+
+def test_a_table_too_wide_for_the_terminal_prints_one_record_at_a_time(monkeypatch) -> None:
+    """``select *`` of a wide view in 80 columns: one line per column instead of 2-character columns."""
+    import io
+
+    import pandas as pd
+    from rich.console import Console
+
+    from breachminer.cli import common
+
+    out = io.StringIO()
+    monkeypatch.setattr(common, "console", Console(file=out, width=80, soft_wrap=True))
+    wide = pd.DataFrame({f"column_{k}": [k, None] for k in range(12)} | {"listed": [["a", "b"], []]})
+    common.print_frame(wide, title="Wide")
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == ["Wide", "── record 1 ──"] and "── record 2 ──" in lines
+    assert "column_11  11" in lines and "listed     a; b" in lines
+    out.truncate(0)
+    out.seek(0)
+    common.print_frame(pd.DataFrame({"technique_id": ["T1027"], "n_reports": [4]}))  # narrow: a table
+    assert "record" not in out.getvalue() and "technique_id" in out.getvalue()

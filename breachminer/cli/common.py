@@ -65,18 +65,51 @@ def compact_table(title: str | None = None, caption: str | None = None) -> Table
                  show_edge=False, collapse_padding=True)
 
 
+HEADER_WIDTH = 14  # a column header up to this long is not folded ("technique_na / me") when the table fits
+READABLE_WIDTH = 8  # below this many characters per column a table is unreadable: records instead
+
+
 def print_frame(frame: Any, title: str | None = None) -> None:
-    """Print a pandas DataFrame as a rich table (no side borders, so more text fits an 80-column log)."""
+    """Print a pandas DataFrame as a rich table (no side borders, so more text fits an 80-column log); a
+    frame whose columns cannot all fit the terminal at a readable width (``select *`` of a wide view) is
+    printed one record at a time instead, a line per column."""
+    def fits(minimum: dict[str, int]) -> bool:
+        return sum(minimum.values()) + 2 * (len(minimum) - 1) <= console.width
+
+    # a list column (one item per line) is as wide as its longest item
+    items = {column: max([0, *(len(str(item)) for value in frame[column] if _is_list(value)
+                               for item in _as_list(value))]) for column in frame.columns}
+    if len(frame.columns) > 1 and not fits({c: max(items[c], min(len(str(c)), READABLE_WIDTH)) for c in items}):
+        _print_records(frame, title)
+        return
+    for cap in range(HEADER_WIDTH, READABLE_WIDTH - 1, -1):  # the longest headers fold first, as little as need be
+        widths = {column: max(items[column], min(len(str(column)), cap)) for column in frame.columns}
+        if fits(widths):
+            break
     table = compact_table(title)
     for column in frame.columns:
         numeric = str(frame[column].dtype).startswith(("int", "float", "Int", "Float"))
-        # a list column (one item per line) is as wide as its longest item
-        items = [str(item) for value in frame[column] if _is_list(value) for item in _as_list(value)]
         table.add_column(str(column), justify="right" if numeric else "left", overflow="fold",
-                         min_width=max(map(len, items)) if items else None)
+                         min_width=widths[column])
     for row in frame.itertuples(index=False):
         table.add_row(*("" if is_missing(v) else _fmt(v) for v in row))
     console.print(table)
+
+
+def _print_records(frame: Any, title: str | None) -> None:
+    """Each row as a block of ``column  value`` lines (like psql's expanded display)."""
+    from rich.markup import escape
+
+    if title:
+        console.print(f"[italic]{escape(title)}[/italic]")
+    label = max(len(str(column)) for column in frame.columns)
+    for number, row in enumerate(frame.itertuples(index=False), start=1):
+        console.print(f"[dim]── record {number} ──[/dim]")
+        for column, value in zip(frame.columns, row, strict=True):
+            text = "" if is_missing(value) else _fmt(value).replace("\n", "; ")
+            console.print(f"{escape(str(column)).ljust(label)}  {escape(text)}", highlight=False)
+    if frame.empty:
+        console.print("(no rows)")
 
 
 def is_missing(value: Any) -> bool:
