@@ -10,8 +10,8 @@ What it guarantees:
 - private, loopback, link-local and reserved addresses refused unless ``allow_private``: the host is
   resolved before each request *and* the connected socket's peer address is checked, so DNS
   rebinding between the two cannot slip through;
-- connect and read timeouts, plus a whole-download deadline (a server dripping a byte every few
-  seconds cannot hold a worker forever);
+- connect and read timeouts, plus a whole-body deadline: when it passes, the socket is shut down under
+  the blocked read, so a server dripping a byte every few seconds cannot hold a worker past it;
 - bodies streamed and aborted past ``max_bytes`` (decoded size, so a gzip bomb stops at the limit,
   and one with an absurd compression ratio is named ``CompressionBomb``); a body shorter than its
   ``Content-Length`` is ``TruncatedBody``;
@@ -34,7 +34,7 @@ import socket
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +56,7 @@ REDIRECT_CODES = {301, 302, 303, 307, 308}
 RETRYABLE_CODES = {408, 425, 429, 500, 502, 503, 504}
 MAX_CRAWL_DELAY = 30.0
 MAX_ROBOTS_BYTES = 512 * 1024
+READ_CHUNK = 64 * 1024  # most bytes one read returns; it returns whatever has arrived, up to this
 
 
 @dataclass(frozen=True)
@@ -386,38 +387,52 @@ class Fetcher:
         if declared.isdigit() and int(declared) > max_bytes and not encoded:
             raise FetchError(f"{url} declares {int(declared):,} bytes, over the {max_bytes:,}-byte limit "
                              "(BREACHMINER_MAX_BYTES)", error_class="BodyTooLarge", retryable=False)
-        started = time.monotonic()
+        expected = f"{int(declared):,}" if declared.isdigit() else "unknown"
+        raw = response.raw
         chunks: list[bytes] = []
-        size = 0
+        size = 0  # decoded bytes; raw.tell() counts the bytes that came over the wire (Content-Length's unit)
+        watch = _DeadlineWatch(raw, self.policy.deadline)
         try:
-            for chunk in response.raw.stream(16 * 1024, decode_content=True):
+            # read1: whatever has arrived (up to READ_CHUNK), not a wait for a full chunk, so the count stays exact
+            while chunk := raw.read1(READ_CHUNK, decode_content=True):
                 size += len(chunk)
                 chunks.append(chunk)
                 if size > max_bytes:
-                    wire = max(1, response.raw.tell())
+                    wire = max(1, raw.tell())
                     if encoded and size / wire > self.policy.max_compression_ratio:
                         raise FetchError(f"{url}: compressed body expands {size / wire:,.0f}× (over "
                                          f"{max_bytes:,} bytes from {wire:,}); refused as a decompression bomb",
                                          error_class="CompressionBomb", retryable=False)
                     raise FetchError(f"{url}: body over the {max_bytes:,}-byte limit (BREACHMINER_MAX_BYTES)",
                                      error_class="BodyTooLarge", retryable=False)
-                if time.monotonic() - started > self.policy.deadline:
-                    raise FetchError(f"{url}: download took over {self.policy.deadline:g} s ({size:,} bytes so far)",
-                                     error_class="DeadlineExceeded", retryable=True)
+                if watch.expired:
+                    break
         except FetchError:
+            watch.finish()
             raise
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise FetchError(f"{url}: body stalled for over {self.policy.read_timeout:g} s after {size:,} bytes",
-                             error_class="ReadTimeout", retryable=True) from exc
-        except urllib3.exceptions.DecodeError as exc:
-            raise FetchError(f"{url}: body cannot be decoded ({exc})", error_class="ContentDecodingError",
-                             retryable=False) from exc
-        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.IncompleteRead) as exc:
-            raise FetchError(f"{url}: connection closed after {size:,} of {declared or 'unknown'} bytes "
-                             "(truncated body)", error_class="TruncatedBody", retryable=True) from exc
-        except OSError as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if watch.finish():  # the read failed because the deadline shut the socket down
+                raise self._past_deadline(url, raw, expected) from exc
+            if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+                raise FetchError(f"{url}: body stalled for over {self.policy.read_timeout:g} s after "
+                                 f"{raw.tell():,} bytes", error_class="ReadTimeout", retryable=True) from exc
+            if isinstance(exc, urllib3.exceptions.DecodeError):
+                raise FetchError(f"{url}: body cannot be decoded ({exc})", error_class="ContentDecodingError",
+                                 retryable=False) from exc
+            if isinstance(exc, urllib3.exceptions.ProtocolError | urllib3.exceptions.IncompleteRead):
+                raise FetchError(f"{url}: connection closed after {raw.tell():,} of {expected} bytes "
+                                 "(truncated body)", error_class="TruncatedBody", retryable=True) from exc
             raise FetchError(f"{url}: {exc}", error_class="ConnectionError", retryable=True) from exc
+        if watch.finish():  # the deadline cut the body short (or passed just as it ended): not a whole body
+            raise self._past_deadline(url, raw, expected)
         return b"".join(chunks)
+
+    def _past_deadline(self, url: str, raw: urllib3.HTTPResponse, expected: str) -> FetchError:
+        """The ``DeadlineExceeded`` error for a body abandoned at the deadline; its connection is closed."""
+        raw.close()  # also closes the connection, so it never goes back to the pool
+        return FetchError(f"{url}: fetch deadline of {self.policy.deadline:g} s exceeded (BREACHMINER_FETCH_DEADLINE); "
+                          f"abandoned after {raw.tell():,} of {expected} bytes",
+                          error_class="DeadlineExceeded", retryable=True)
 
     # -- robots.txt
 
@@ -452,6 +467,43 @@ class Fetcher:
         if delay:
             self.limiter.set_delay(f"{host}:{port or (443 if root.startswith('https') else 80)}", float(delay))
         return rules
+
+
+class _DeadlineWatch:
+    """Owns one body's deadline: when ``seconds`` pass before ``finish()``, it shuts the response's socket down.
+
+    A timeout checked between reads cannot stop a read that is still receiving bytes, slowly; shutting the
+    socket down ends any read blocked on it at once (it sees the end of the stream), however the server paces
+    its bytes. The lock makes ``finish()`` and the shutdown exclusive, so a finished body's connection, back in
+    the pool, is never shut down late.
+    """
+
+    def __init__(self, response: urllib3.HTTPResponse, seconds: float) -> None:
+        sock = getattr(response.connection, "sock", None)
+        self._sock = getattr(sock, "socket", sock)  # TLS inside a TLS proxy: the transport's own socket
+        self._lock = threading.Lock()
+        self._finished = False
+        self.expired = False
+        self._timer = threading.Timer(max(0.0, seconds), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self.expired = True
+            if isinstance(self._sock, socket.socket):
+                with suppress(OSError):  # already closed
+                    # the plain socket's shutdown: an SSLSocket's would drop its TLS state under the reader
+                    socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+
+    def finish(self) -> bool:
+        """Stop watching; True when the deadline passed first."""
+        self._timer.cancel()
+        with self._lock:
+            self._finished = True
+            return self.expired
 
 
 def _find_cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:

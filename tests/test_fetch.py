@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import re
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import SAMPLES
@@ -204,3 +208,138 @@ def test_robots_crawl_delay_spaces_requests() -> None:
 def test_a_download_past_its_deadline_is_stopped(server) -> None:
     error = fetch_error(f"{server.url}/oversized.pdf", deadline=0.0, retries=0, respect_robots=False)
     assert error.error_class == "DeadlineExceeded" and error.retryable
+
+
+# ------------------------------------------------------------------ bodies that arrive slowly
+
+DRIP_SECONDS = 30.0  # how long a dripping server keeps sending: far past the deadline of the tests below
+PACED = b"%PDF-1.4\n" + bytes(range(256)) * (8 * 1024)  # 2 MB that arrives in bursts, well within the deadline
+GZIP_NAMED = bytes([0x1F, 0x8B, 8, 0x08, 0, 0, 0, 0, 0, 0xFF])  # a gzip header whose file name (FNAME) follows
+
+
+class DripServer:
+    """A loopback server for pacing: ``/drip`` and ``/drip-gzip-name`` declare 100,000 bytes and send 5 every
+    0.2 s for ``DRIP_SECONDS`` (the second as a gzip header with an endless file name, which decodes to
+    nothing); ``/paced``, ``/paced-gzip`` and ``/paced-chunked`` send ``PACED`` in four bursts 0.1 s apart.
+
+    ``sent[path]`` counts the body bytes written, ``ended[path]`` is when its handler stopped writing.
+    """
+
+    def __init__(self) -> None:
+        self.sent: dict[str, int] = {}
+        self.ended: dict[str, float] = {}
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.httpd.handle_error = lambda request, address: None  # the client hangs up on purpose
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> DripServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def ended_by(self, path: str, timeout: float) -> float:
+        """When the handler for ``path`` stopped writing (waiting up to ``timeout`` s for it to notice)."""
+        waited_until = time.monotonic() + timeout
+        while path not in self.ended and time.monotonic() < waited_until:
+            time.sleep(0.05)
+        assert path in self.ended, f"the server was still sending {path} {timeout:g} s later"
+        return self.ended[path]
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _write(self, data: bytes) -> None:
+                self.wfile.write(data)
+                self.wfile.flush()
+                server.sent[self.path] = server.sent.get(self.path, 0) + len(data)
+
+            def do_GET(self) -> None:
+                server.sent[self.path] = 0
+                self.send_response(200)
+                try:
+                    if self.path.startswith("/drip"):
+                        self._drip(gzip_header=self.path == "/drip-gzip-name")
+                    else:
+                        self._paced()
+                except OSError:
+                    self.close_connection = True  # the client hung up
+                server.ended[self.path] = time.monotonic()
+
+            def _drip(self, gzip_header: bool) -> None:
+                self.send_header("Content-Length", "100000")
+                if gzip_header:
+                    self.send_header("Content-Encoding", "gzip")
+                self.end_headers()
+                if gzip_header:
+                    self._write(GZIP_NAMED)
+                stop = time.monotonic() + DRIP_SECONDS
+                while time.monotonic() < stop:
+                    self._write(b"aaaaa")
+                    time.sleep(0.2)
+                self.close_connection = True
+
+            def _paced(self) -> None:
+                body = gzip.compress(PACED) if self.path == "/paced-gzip" else PACED
+                chunked = self.path == "/paced-chunked"
+                if chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", str(len(body)))
+                if self.path == "/paced-gzip":
+                    self.send_header("Content-Encoding", "gzip")
+                self.end_headers()
+                step = len(body) // 4 + 1
+                for start in range(0, len(body), step):
+                    piece = body[start:start + step]
+                    self._write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                    time.sleep(0.1)
+                if chunked:
+                    self._write(b"0\r\n\r\n")
+
+        return Handler
+
+
+@pytest.fixture(scope="module")
+def drip_server():
+    with DripServer() as running:
+        yield running
+
+
+@pytest.mark.parametrize("path", ["/drip", "/drip-gzip-name"])
+def test_a_dripping_body_is_abandoned_at_the_deadline(drip_server, path) -> None:
+    """Bytes keep arriving, so no read times out: the deadline alone must end the download, and promptly."""
+    with Fetcher(policy(deadline=1.5, retries=0, respect_robots=False)) as fetcher:
+        started = time.monotonic()
+        with pytest.raises(FetchError) as caught:
+            fetcher.fetch(f"{drip_server.url}{path}")
+        returned = time.monotonic()
+        again = fetcher.fetch(f"{drip_server.url}/paced")  # the pool holds no shut-down connection
+    error = caught.value
+    assert returned - started < 10.0, f"abandoned after {returned - started:.1f} s, deadline 1.5 s"
+    assert (error.error_class, error.retryable) == ("DeadlineExceeded", True)
+    assert "deadline of 1.5 s exceeded" in str(error)
+    arrived = int(re.search(r"abandoned after ([\d,]+) of 100,000 bytes", str(error)).group(1).replace(",", ""))
+    assert 0 < arrived <= drip_server.sent[path]
+    assert drip_server.ended_by(path, timeout=5.0) - returned < 5.0  # the connection was closed, not left dripping
+    assert again.content == PACED
+
+
+@pytest.mark.parametrize("path", ["/paced", "/paced-gzip", "/paced-chunked"])
+def test_a_body_arriving_in_bursts_within_the_deadline_is_whole(drip_server, path) -> None:
+    with Fetcher(policy(deadline=10.0, retries=0, respect_robots=False)) as fetcher:
+        result = fetcher.fetch(f"{drip_server.url}{path}")
+    assert (result.status, result.content) == (200, PACED)
