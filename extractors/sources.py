@@ -2,10 +2,12 @@
 
 A manifest CSV has the header ``url,title,publisher,published`` (extra columns ignored); ``url``
 is a URL (anything with a ``scheme://``; only http and https are fetched) or a path, relative to
-the manifest's folder; ``published`` is an ISO date or a year. The
+the manifest's folder; ``published`` is an ISO date or a year (any other value is kept on the item,
+``invalid_published``, for the report's notes, and the date left empty). The
 APTnotes index (``Filename,Title,Source,Link,SHA-1,Date,Year``) and folder indexes with
 ``filename,title,vendor,date,year`` columns are read as manifests too. A folder given as input brings
-the metadata of the manifests lying in it (``folder_index``) to its files.
+the metadata of the manifests lying in it (``folder_index``) to its files; the other files of a folder
+that are no document type we read are listed by ``skipped_files``.
 """
 
 from __future__ import annotations
@@ -45,10 +47,19 @@ class SourceItem:
     published: date | None = None
     published_year: int | None = None
     feed: str | None = None  # the feed that listed it, if any
+    invalid_published: str | None = None  # the manifest's ``published`` value when it is no date or year
 
     @property
     def is_url(self) -> bool:
         return is_url(self.location)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the report's notes say about this item's manifest metadata (a ``published`` value that
+        was ignored because it is no date or year)."""
+        if self.invalid_published is None:
+            return ()
+        return (f"manifest 'published' value {self.invalid_published!r} is not a date or a year; ignored",)
 
 
 class SourceError(ValueError):
@@ -87,7 +98,9 @@ def read_manifest(path: Path) -> list[SourceItem]:
                 continue
             if not is_url(location):
                 location = str((path.parent / location).resolve())
-            published, year = parse_published(row.get(columns["published"] or "", ""))
+            stated = (row.get(columns["published"] or "") or "").strip()
+            published, year = parse_published(stated)
+            invalid_published = stated if stated and (published, year) == (None, None) else None
             if year is None and "year" in fields:
                 _, year = parse_published(row.get(fields["year"]))
             items.append(SourceItem(
@@ -96,6 +109,7 @@ def read_manifest(path: Path) -> list[SourceItem]:
                 publisher=(row.get(columns["publisher"] or "") or "").strip() or None,
                 published=published,
                 published_year=year,
+                invalid_published=invalid_published,
             ))
         return items
 
@@ -108,15 +122,53 @@ def folder_index(folder: Path) -> dict[str, SourceItem]:
     folder input means its files). The first manifest (by name) to describe a file wins.
     """
     described: dict[str, SourceItem] = {}
-    for manifest in sorted(folder.glob("*.csv")):
-        try:
-            rows = read_manifest(manifest)
-        except (SourceError, csv.Error, UnicodeDecodeError, ValueError):
-            continue
+    for rows in _folder_manifests(folder).values():
         for item in rows:
             if not item.is_url:
                 described.setdefault(item.location, item)
     return described
+
+
+def _folder_manifests(folder: Path) -> dict[Path, list[SourceItem]]:
+    """The CSVs directly in ``folder`` that read as manifests (by name), with their items; a CSV that
+    does not is data and left out."""
+    manifests: dict[Path, list[SourceItem]] = {}
+    for manifest in sorted(folder.glob("*.csv")):
+        try:
+            manifests[manifest] = read_manifest(manifest)
+        except (SourceError, csv.Error, UnicodeDecodeError, ValueError):
+            continue
+    return manifests
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """The files under ``folder`` that may be reports, sorted: hidden ones and the folder's own
+    documentation (README, LICENSE …) left out."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.stem.lower() not in FOLDER_DOCUMENTATION
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def skipped_files(inputs: list[str]) -> list[Path]:
+    """The files of the input folders that are not ingested because they are no document type we read
+    (not PDF, HTML or text: ``.docx``, ``.png`` …). The manifests that describe a folder's files, its
+    documentation and hidden files are left out on purpose and not listed."""
+    skipped: set[Path] = set()
+    for raw in inputs:
+        folder = Path(raw).expanduser()
+        if is_url(raw) or not folder.is_dir():
+            continue
+        manifests = set(_folder_manifests(folder))
+        skipped.update(p.resolve() for p in _folder_files(folder)
+                       if p.suffix.lower() not in DOCUMENT_SUFFIXES and p not in manifests)
+    return sorted(skipped)
+
+
+def describe_skipped(files: list[Path]) -> str | None:
+    """One line for people about ``skipped_files``: how many and which kinds, or None when there are none."""
+    if not files:
+        return None
+    kinds = sorted({p.suffix.lower() or "no extension" for p in files})
+    return f"{len(files)} file{'s' if len(files) > 1 else ''} skipped (not PDF, HTML or text: {', '.join(kinds)})"
 
 
 def collect_sources(inputs: list[str]) -> list[SourceItem]:
@@ -130,9 +182,7 @@ def collect_sources(inputs: list[str]) -> list[SourceItem]:
         if not path.exists():
             raise SourceError(f"{raw}: no such file or folder")
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES
-                           and p.stem.lower() not in FOLDER_DOCUMENTATION
-                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            files = [p for p in _folder_files(path) if p.suffix.lower() in DOCUMENT_SUFFIXES]
             described = folder_index(path)
             items.extend(described.get(str(p.resolve())) or SourceItem(location=str(p.resolve())) for p in files)
         elif path.suffix.lower() == ".csv":

@@ -1,14 +1,15 @@
 """The ingest flow: sources → fetched bytes → documents analysed in parallel → loaded one by one into DuckDB.
 
-Reads like a table of contents: hold the warehouse's writer lock, collect sources, set aside those
-whose last failure is not due for a retry, fetch URLs into the raw cache (feeds expand into their
-report links), skip bytes already loaded, analyse the rest as Prefect tasks (a process pool with
-``--workers``; each document in a forked child with a deadline, ``flows.deadline``), then load each
-result in input order in its own transaction (same text or a PDF/HTML twin becomes another source of
-the existing report), recording every failure with its stage and when it will be retried; last,
-re-tag the loaded reports that other versions of the taggers or rules decided (``flows.retag``:
-after an upgrade, the nightly run catches up by itself); with an export folder, rewrite the top-N
-and priority exports there. The run's counts go to ``runs``.
+Reads like a table of contents: hold the warehouse's writer lock, collect sources (noting the files of a
+folder that are skipped and manifest dates that are ignored), set aside those whose last failure is not
+due for a retry (a refusal by a setting that now allows it is due at once), fetch URLs into the raw
+cache (feeds expand into their report links), skip bytes already loaded, analyse the rest as Prefect
+tasks (a process pool with ``--workers``; each document in a forked child with a deadline,
+``flows.deadline``), then load each result in input order in its own transaction (same text or a
+PDF/HTML twin becomes another source of the existing report), recording every failure with its stage and
+when it will be retried; last, re-tag the loaded reports that other versions of the taggers or rules
+decided (``flows.retag``: after an upgrade, the nightly run catches up by itself); with an export
+folder, rewrite the top-N and priority exports there. The run's counts go to ``runs``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from extractors.documents import ExtractionError
 from extractors.feeds import parse_feed
 from extractors.fetch import Fetcher, FetchError, FetchPolicy, RawCache
 from extractors.pipeline import DocumentAnalysis, DocumentAnalyzer, read_local
-from extractors.sources import SourceItem, collect_sources
+from extractors.sources import SourceItem, collect_sources, describe_skipped, skipped_files
 from extractors.taggers.lexicon import lexicon_ratings
 from flows.deadline import ChildDied, DeadlineExceeded, call_with_deadline
 from flows.fetch import Fetched, fetch_all, fetch_policy
@@ -153,7 +154,7 @@ def _load(db_path: str, pending: Pending, analysis: DocumentAnalysis,
         minhash=analysis.minhash,
         first_source=item.location,
         tagger_versions=analysis.tagger_versions,
-        notes=doc.notes,
+        notes=(*doc.notes, *item.notes),
     )
     with wh.connect(db_path) as con:
         same_text = wh.report_id_for_text(con, analysis.text_sha256)
@@ -214,13 +215,18 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
     counts: dict[str, Any] = {
         "sources": len(items), "new": 0, "revised": 0, "unchanged": 0, "duplicate": 0, "failed": 0, "sightings": 0,
         "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0, "retagged": 0, "retag_error": None,
-        "exported": [], "export_error": None}
+        "exported": [], "export_error": None, "skipped_note": describe_skipped(skipped_files(inputs)),
+        "manifest_warnings": [f"{item.location}: {note}" for item in items for note in item.notes]}
+    for warning in filter(None, [counts["skipped_note"], *counts["manifest_warnings"]]):
+        logger.warning("%s", warning)
     with wh.connect(db_path, catalog=catalog) as con:
         sync_lexicon_ratings(con, lexicon_ratings(catalog))
         known = wh.known_content_hashes(con)
         current = wh.current_source_hashes(con)
         signatures = wh.report_signatures(con)
         failures = wh.open_failures(con)
+        refusals_lifted = {row.source for row in wh.failures_frame(con).itertuples()
+                           if _refusal_lifted(row.stage, row.error_class, policy)}
         states = wh.fetch_states(con)
         wh.start_run(con, run_id, str(flow_run.id) if flow_run else None, list(inputs), len(items))
 
@@ -238,7 +244,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
 
     def due(item: SourceItem, content_hash: str | None = None) -> bool:
         failure = failures.get(item.location)
-        if failure is None or retry_failed or failure.due():
+        if failure is None or retry_failed or failure.due() or item.location in refusals_lifted:
             return True
         if content_hash is not None and failure.content_sha256 not in (None, content_hash):
             return True  # the bytes changed since they failed
@@ -317,6 +323,16 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         wh.finish_run(con, run_id, counts)
     logger.info("ingest %s: %s", run_id, counts)
     return {"run_id": run_id, **counts}
+
+
+def _refusal_lifted(stage: str, error_class: str, policy: FetchPolicy) -> bool:
+    """True for a failure that was a refusal by a setting the current ``policy`` no longer applies (a
+    private or loopback address, now allowed; robots.txt, now ignored): fetching again cannot meet the
+    same refusal, so it is due now, whatever its backoff or attempts."""
+    if stage != "fetch":
+        return False
+    return (error_class == "PrivateAddress" and policy.allow_private) or (
+        error_class in ("RobotsDisallowed", "RobotsUnavailable") and not policy.respect_robots)
 
 
 def _export(db_path: str, directory: Path, limit: int) -> tuple[list[str], str | None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -49,7 +49,8 @@ def ingest(
 
     Inputs: folders, files, manifest CSVs (ours or APTnotes'), report URLs and RSS/Atom feed URLs.
     URLs are fetched into the raw cache; a re-run asks with ETag/Last-Modified and skips what is
-    unchanged. Failures are retried by later runs with backoff (see `breachminer failures`).
+    unchanged. Failures are retried by later runs with backoff (see `breachminer failures`). The exit
+    status is 1 when sources failed and none loaded (all failed); failures next to loaded reports exit 0.
 
     Example: breachminer ingest ../shared/data/reports --db /tmp/bm.duckdb
     """
@@ -84,20 +85,27 @@ def ingest(
                                     export_dir=str(export_dir) if export_dir else None, export_limit=export_limit)
             except (wh.WarehouseLocked, WriterBusy) as exc:
                 fail(str(exc))
+    revised = f"{result['revised']} revised, " if result["revised"] else ""
     console.print(
         f"[bold]run {result['run_id']}[/bold]: {result['sources']} sources → "
-        f"[green]{result['new']} new[/green], {result['unchanged']} unchanged, "
+        f"[green]{result['new']} new[/green], {revised}{result['unchanged']} unchanged, "
         f"{result['duplicate']} duplicate, [red]{result['failed']} failed[/red] "
         f"({result['sightings']:+d} sightings) → {target}",
     )
     extras = [f"{result[key]} {label}" for key, label in (
-        ("revised", "revised (a new version of a loaded report replaced it)"), ("feeds", "feeds read"),
-        ("downloaded", "downloaded"), ("not_modified", "not modified (304)"),
+        ("feeds", "feeds read"), ("downloaded", "downloaded"), ("not_modified", "not modified (304)"),
         ("deferred", "failed before and not due yet (--retry-failed)"), ("offline", "URLs skipped offline"),
         ("retagged", "loaded reports re-scored (decided by another model, tagger, rule or threshold)"))
         if result.get(key)]
     if extras:
         console.print("  " + ", ".join(extras))
+    if result["skipped_note"]:
+        console.print(f"  {result['skipped_note']}")
+    warnings = result["manifest_warnings"]
+    for warning in warnings[:5]:
+        err_console.print(f"  [yellow]{warning}[/yellow]")
+    if len(warnings) > 5:
+        err_console.print(f"  [yellow]… and {len(warnings) - 5} more (each report's notes say which)[/yellow]")
     if result.get("retag_error"):
         err_console.print(f"  [red]{result['retag_error']}[/red]; they keep their earlier sightings and the next "
                           "run tries again")
@@ -119,6 +127,16 @@ def ingest(
                 n=("source", "size"), example=("source", "first"), message=("message", "first"))
         print_frame(failed, title)
     print_frame(frame, f"Top {len(frame)} techniques over {total} reports (parent level)")
+    if all_failed(result):
+        err_console.print("[red]nothing loaded: every source tried failed[/red] (exit status 1)")
+        raise typer.Exit(1)
+
+
+def all_failed(result: dict[str, Any]) -> bool:
+    """True for a run in which sources failed and none was loaded, revised, unchanged or another source of
+    a loaded report: ``ingest`` then exits with status 1. The flow itself never fails for it (a scheduled
+    run records the failures and retries them)."""
+    return result["failed"] > 0 and not any(result[key] for key in ("new", "revised", "unchanged", "duplicate"))
 
 
 def tag(
