@@ -362,3 +362,17 @@ def test_a_table_too_wide_for_the_terminal_prints_one_record_at_a_time(monkeypat
     out.seek(0)
     common.print_frame(pd.DataFrame({"technique_id": ["T1027"], "n_reports": [4]}))  # narrow: a table
     assert "record" not in out.getvalue() and "technique_id" in out.getvalue()
+
+
+def test_tag_prints_the_evidence_it_promises(monkeypatch) -> None:
+    monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")
+    doc = str(SAMPLES / "2026-cloud-bec.txt")
+    result = invoke("tag", doc)
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    spraying = next(k for k, line in enumerate(lines) if line.strip().startswith("T1110.003"))
+    assert lines[spraying + 1].strip().startswith("“") and "Password Spraying (T1110.003)" in " ".join(
+        lines[spraying + 1:spraying + 4])  # the strongest sentence, quoted, under its technique
+    bare = invoke("tag", doc, "--evidence", "0")
+    assert bare.exit_code == 0 and "“" not in bare.output
+    assert invoke("tag", doc, "--evidence", "-1").exit_code == 2

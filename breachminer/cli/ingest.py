@@ -142,12 +142,20 @@ def all_failed(result: dict[str, Any]) -> bool:
 def tag(
     paths: Annotated[list[Path], typer.Argument(help=".pdf, .html or .txt documents", exists=True, dir_okay=False)],
     as_json: Annotated[bool, typer.Option("--json", help="one JSON line per document")] = False,
-    evidence: Annotated[int, typer.Option(help="evidence sentences per technique")] = 3,
+    evidence: Annotated[int | None, typer.Option(
+        min=0, help="evidence sentences per technique, strongest first [default: 1, or 3 with --json]",
+        show_default=False)] = None,
 ) -> None:
     """Tag documents without a database: the techniques each one supports, with evidence.
 
-    Example: breachminer tag some-report.pdf notes.txt --json
+    Evidence is the sentences whose mentions counted for the technique (defender advice only for an
+    explicit ID), strongest first. Example: breachminer tag some-report.pdf notes.txt --json
     """
+    import textwrap
+
+    from rich.markup import escape
+
+    from extractors.advice import advice_sentences
     from extractors.documents import ExtractionError
     from models.classifier import ModelCompatibilityError
     from models.tagger import hybrid_analyzer
@@ -174,11 +182,13 @@ def tag(
                 err_console.print(f"[red]{path}[/red]: {stage}: {exc}")
             continue
         sentences = {s.index: s.text for s in analysis.sentences}
+        advice = advice_sentences(analysis.sentences)
+        shown = evidence if evidence is not None else (3 if as_json else 1)
         techniques = []
         for sighting in analysis.sightings:
             best: dict[int, float] = {}
             for m in analysis.mentions:
-                if m.technique_id == sighting.technique_id:
+                if m.technique_id == sighting.technique_id and (m.method == "id" or m.sentence_index not in advice):
                     best[m.sentence_index] = max(best.get(m.sentence_index, 0.0), m.score)
             evidence_ids = sorted(best, key=lambda i: (-best[i], i))  # strongest evidence first
             techniques.append({
@@ -186,12 +196,17 @@ def tag(
                 "name": catalog.techniques[sighting.technique_id].name,
                 "score": sighting.score,
                 "methods": list(sighting.methods),
-                "evidence": [sentences[i] for i in evidence_ids[:evidence]],
+                "evidence": [sentences[i] for i in evidence_ids[:shown]],
             })
         if as_json:
             print(json.dumps({"source": str(path), "techniques": techniques}, ensure_ascii=False))
         else:
             console.print(f"[bold]{path}[/bold]: {len(techniques)} techniques")
             for item in techniques:
-                console.print(f"  {item['id']:<10} {item['name']:<45} {item['score']:.2f}  {','.join(item['methods'])}")
+                console.print(f"  {item['id']:<10} {item['name']:<45} {item['score']:.2f}  {','.join(item['methods'])}",
+                              highlight=False)
+                for sentence in item["evidence"]:
+                    quoted = textwrap.shorten(" ".join(sentence.split()), width=300, placeholder=" …")
+                    console.print(escape(textwrap.fill(f"“{quoted}”", width=100, initial_indent="      ",
+                                                       subsequent_indent="       ")), highlight=False)
     raise typer.Exit(exit_code)
