@@ -376,3 +376,15 @@ def test_tag_prints_the_evidence_it_promises(monkeypatch) -> None:
     bare = invoke("tag", doc, "--evidence", "0")
     assert bare.exit_code == 0 and "“" not in bare.output
     assert invoke("tag", doc, "--evidence", "-1").exit_code == 2
+
+
+def test_an_ingest_refused_by_another_writer_says_so_before_starting_a_flow_run(tmp_path) -> None:
+    from warehouse.lock import writer_busy, writer_lock
+
+    db_file = tmp_path / "w.duckdb"
+    assert writer_busy(db_file) is None
+    with writer_lock(db_file, what="ingest"):
+        assert "another ingest" in writer_busy(db_file)
+        result = invoke("ingest", str(SAMPLES / "2026-cloud-bec.txt"), "--db", str(db_file))
+    assert result.exit_code == 1 and "another ingest" in result.output and "Traceback" not in result.output
+    assert not db_file.exists() and writer_busy(db_file) is None  # nothing written; the lock is free again

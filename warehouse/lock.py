@@ -55,6 +55,24 @@ def writer_lock(db_path: Path | str, wait: float = 0.0, what: str = "ingest") ->
         os.close(fd)
 
 
+def writer_busy(db_path: Path | str) -> str | None:
+    """Why a run could not start writing now (another holds the lock), or None: a check before a command
+    starts a flow run, so a refusal is one line and not a failed flow run. Taking the lock stays the
+    real test (the holder may change in between)."""
+    path = lock_path(db_path)
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    except BlockingIOError:
+        return _busy_message(path, db_path, 0.0)
+    finally:
+        os.close(fd)
+
+
 def _busy_message(path: Path, db_path: Path | str, wait: float) -> str:
     try:
         holder = json.loads(path.read_text() or "{}")

@@ -59,7 +59,7 @@ def ingest(
     from breachminer.progress import progress_reporter
     from extractors.sources import SourceError, collect_sources
     from flows.ingest import run_ingest
-    from warehouse.lock import WriterBusy
+    from warehouse.lock import WriterBusy, writer_busy
 
     if not inputs:
         if not DEFAULT_CORPUS.exists():
@@ -70,6 +70,8 @@ def ingest(
     except SourceError as exc:
         fail(str(exc))
     target = db_path(db)
+    if not wait and (busy := writer_busy(target)):
+        fail(busy)  # at once, before a flow run starts
     with Progress(TextColumn("[bold]analysing reports"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True) as bar:
         task_id = bar.add_task("ingest", total=None)

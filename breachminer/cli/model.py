@@ -324,8 +324,10 @@ def retag(
     import warehouse.db as wh
     from flows.retag import run_retag
     from models.classifier import ModelCompatibilityError
-    from warehouse.lock import WriterBusy
+    from warehouse.lock import WriterBusy, writer_busy
 
+    if busy := writer_busy(db_path(db)):
+        fail(busy)  # at once, before a flow run starts
     try:
         result = run_retag(str(db_path(db)), str(model_dir) if model_dir else None)
     except (wh.WarehouseMissing, wh.WarehouseLocked, WriterBusy, FileNotFoundError, ModelCompatibilityError) as exc:
