@@ -237,10 +237,27 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
                               http_status=failure.http_status, retry_after=failure.retry_after,
                               content_sha256=failure.content_sha256)
 
-    def unchanged(location: str, content_hash: str) -> bool:
-        """Loaded before, and what this source gave last time. Known bytes that a source gives *again*
-        after other bytes (a post reverted to an earlier version) are analysed: they revise its report."""
-        return content_hash in known and current.get(location, content_hash) == content_hash
+    def already_loaded(item: SourceItem, content_hash: str) -> bool:
+        """True (and counted) when the bytes need no analysis: what this source gave last time
+        ("unchanged"), or bytes loaded from another source, which this source is then recorded as
+        another source of ("duplicate", as when both come in one run). Known bytes that a source gives
+        *again* after other bytes (a post reverted to an earlier version) are analysed: they revise its
+        report."""
+        if content_hash not in known:
+            return False
+        last = current.get(item.location)
+        if last is None:
+            with wh.connect(db_path) as con:
+                wh.add_known_copy(con, item.location, content_hash, run_id,
+                                  (item.title, item.publisher, item.published))
+                wh.resolve_failure(con, item.location)
+            current[item.location] = content_hash
+            counts["duplicate"] += 1
+            return True
+        if last == content_hash:
+            counts["unchanged"] += 1
+            return True
+        return False
 
     def due(item: SourceItem, content_hash: str | None = None) -> bool:
         failure = failures.get(item.location)
@@ -264,9 +281,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         except OSError as exc:
             fail(item.location, AnalysisFailure("read", type(exc).__name__, str(exc)))
             continue
-        if unchanged(item.location, content_hash):
-            counts["unchanged"] += 1
-        elif due(item, content_hash):
+        if not already_loaded(item, content_hash) and due(item, content_hash):
             pending.append(Pending(item, item.location, content_hash))
 
     seen = {item.location for item in items}
@@ -277,7 +292,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
             next_round: list[SourceItem] = []
             for fetched in fetch_all(round_items, states, fetcher, cache, frozenset(known), offline,
                                      settings.fetch_workers):
-                entries = _take_fetched(fetched, depth, cache, pending, unchanged, counts, fail, db_path)
+                entries = _take_fetched(fetched, depth, cache, pending, already_loaded, counts, fail, db_path)
                 for entry in entries:
                     if entry.location not in seen:
                         seen.add(entry.location)
@@ -377,7 +392,7 @@ def _retag_stale(db_path: str, settings: Settings) -> tuple[int, str | None]:
 
 
 def _take_fetched(fetched: Fetched, depth: int, cache: RawCache, pending: list[Pending],
-                  unchanged: Callable[[str, str], bool], counts: dict[str, int],
+                  already_loaded: Callable[[SourceItem, str], bool], counts: dict[str, int],
                   fail: Callable[[str, AnalysisFailure], None], db_path: str) -> list[SourceItem]:
     """Route one fetch result: a failure, an unchanged report, a feed (its entries are returned), or a
     document to analyse. Fetch state is saved as soon as the bytes are safe in the cache."""
@@ -408,8 +423,7 @@ def _take_fetched(fetched: Fetched, depth: int, cache: RawCache, pending: list[P
         with wh.connect(db_path) as con:
             wh.resolve_failure(con, item.location)
         return entries
-    if unchanged(item.location, fetched.content_sha256):
-        counts["unchanged"] += 1
+    if already_loaded(item, fetched.content_sha256):
         with wh.connect(db_path) as con:
             wh.resolve_failure(con, item.location)
         return []

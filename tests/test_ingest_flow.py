@@ -104,6 +104,28 @@ def test_same_text_under_another_name_is_one_report(tmp_path, db_file) -> None:
     assert statuses == ["new", "same-text"]
 
 
+def test_a_loaded_document_at_a_new_place_is_recorded_as_another_source_of_it(tmp_path, db_file) -> None:
+    """Copied or moved to another folder (or served at another URL) in a later run: no second report, no
+    second analysis, but the new place is a source of the report, as it is when both come in one run."""
+    first, second = tmp_path / "first", tmp_path / "moved"
+    first.mkdir()
+    second.mkdir()
+    shutil.copy(SAMPLES / "2026-cloud-bec.txt", first / "bec.txt")
+    loaded = run_ingest([str(first)], str(db_file), workers=1)
+    shutil.copy(SAMPLES / "2026-cloud-bec.txt", second / "copy-of-bec.txt")
+    again = run_ingest([str(first), str(second)], str(db_file), workers=1)
+    assert (again["new"], again["unchanged"], again["duplicate"], again["sightings"]) == (0, 1, 1, 0)
+    with wh.connect(db_file, read_only=True) as con:
+        rows = con.execute("SELECT source, status, report_id FROM report_sources ORDER BY fetched_at").fetchall()
+        assert wh.first_row(con, "SELECT count(*) FROM reports")[0] == 1
+        assert wh.sighting_count(con) == loaded["sightings"]
+    assert [(source.rsplit("/", 1)[-1], status) for source, status, _ in rows] == [("bec.txt", "new"),
+                                                                                  ("copy-of-bec.txt", "same-text")]
+    assert rows[0][2] == rows[1][2]
+    third = run_ingest([str(second)], str(db_file), workers=1)
+    assert (third["unchanged"], third["duplicate"]) == (1, 0)  # recorded once
+
+
 def test_oversized_documents_are_refused_before_reading(tmp_path, db_file, monkeypatch) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

@@ -218,6 +218,9 @@ class SourceRow:
     last_modified: str | None = None
 
 
+SourceItemMetadata = tuple[str | None, str | None, date | None]  # a manifest's title, publisher, published
+
+
 @dataclass(frozen=True)
 class ReportRow:
     """One report as it enters ``reports``."""
@@ -399,6 +402,21 @@ def add_source(con: duckdb.DuckDBPyConnection, source: SourceRow, report_id: str
                similarity: float | None, run_id: str) -> None:
     """Record another source of an existing report (same text, or a PDF/HTML twin)."""
     _insert(con, "report_sources", _source_table(source, report_id, status, similarity, run_id))
+
+
+def add_known_copy(con: duckdb.DuckDBPyConnection, source: str, content_sha256: str, run_id: str,
+                   manifest: SourceItemMetadata | None = None) -> str:
+    """Record ``source`` as another source of the report whose bytes (``content_sha256``) are loaded
+    already (status ``same-text``: same bytes, same text); returns that report's ID. Nothing is
+    analysed again."""
+    [(report_id, kind, n_bytes)] = con.execute(
+        "SELECT report_id, kind, n_bytes FROM report_sources WHERE content_sha256 = ? ORDER BY fetched_at LIMIT 1",
+        [content_sha256]).fetchall()
+    title, publisher, published = manifest or (None, None, None)
+    add_source(con, SourceRow(source=source, content_sha256=content_sha256, kind=kind, n_bytes=n_bytes,
+                              manifest_title=title, manifest_publisher=publisher, manifest_published=published),
+               report_id, "same-text", 1.0, run_id)
+    return report_id
 
 
 # ------------------------------------------------------------------------------------ retagging
