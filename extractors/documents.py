@@ -7,6 +7,11 @@ HTML main text from trafilatura (menus, cookie banners and footers dropped), pla
 The normalised text is paragraphs separated by one blank line, lines inside a paragraph joined
 with spaces, words hyphenated across line breaks re-joined, and page furniture (running headers,
 footers, page numbers) dropped. Sentence offsets refer to this text.
+
+``EXTRACTION_VERSION`` names these rules (with the sentence splitter's); each report stores the version
+its text came from, so an ingest after an upgrade reads its documents again (``flows.ingest``). A change
+to this module or ``extractors/sentences.py`` comes with a new version (``tests/test_documents.py`` pins
+the pair).
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ class DocumentTooLarge(ExtractionError):
     stage = "read"
 
 
+EXTRACTION_VERSION = "text-2"  # text-2: PDF sentences joined across page breaks, PDFium's line-end hyphens
 MIN_TEXT_CHARS = 200  # below this, a document has no usable text
 _BULLETS = "•◦▪●■–·*-"
 # A table-of-contents entry: a dot leader ending the line, then a page number ("Timeline ..... 5"), or a long

@@ -19,6 +19,8 @@ from extractors.sentences import split_sentences
 from extractors.sightings import SIGHTINGS_KEY, decide_sightings, sighting_rule
 from extractors.taggers import IdTagger, LexiconTagger, NameTagger, Tagger
 
+TEXT_KEY = "text"  # a report's tagger-versions entry naming the extraction its text came from
+
 
 @dataclass(frozen=True)
 class DocumentAnalysis:
@@ -32,7 +34,8 @@ class DocumentAnalysis:
     sentences: list[Sentence]
     mentions: list[Mention]
     sightings: list[Sighting]
-    tagger_versions: dict[str, str]  # {method: version} of the taggers, and SIGHTINGS_KEY: the sighting rule
+    # {method: version} of the taggers, SIGHTINGS_KEY: the sighting rule, TEXT_KEY: the text extraction
+    tagger_versions: dict[str, str]
 
 
 class DocumentAnalyzer:
@@ -74,7 +77,8 @@ class DocumentAnalyzer:
             mentions=mentions,
             sightings=decide_sightings(mentions, self.sighting_threshold, sentences),
             tagger_versions={**{t.method: t.version for t in self.taggers},
-                             SIGHTINGS_KEY: sighting_rule(self.sighting_threshold)},
+                             SIGHTINGS_KEY: sighting_rule(self.sighting_threshold),
+                             TEXT_KEY: documents.EXTRACTION_VERSION},
         )
 
     def warm_up(self) -> None:

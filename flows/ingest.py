@@ -10,6 +10,11 @@ PDF/HTML twin becomes another source of the existing report), recording every fa
 when it will be retried; last, re-tag the loaded reports that other versions of the taggers or rules
 decided (``flows.retag``: after an upgrade, the nightly run catches up by itself); with an export
 folder, rewrite the top-N and priority exports there. The run's counts go to ``runs``.
+
+A loaded report whose text an older extraction made (``extractors.documents.EXTRACTION_VERSION``) is
+read again from its unchanged bytes (the local file, or the raw cache of a URL) when its source comes
+up: a new text replaces the old under the same report ID (``re-extracted``), the same text only records
+the version. So after an upgrade the warehouse does not mix two extractions either.
 """
 
 from __future__ import annotations
@@ -31,10 +36,10 @@ from breachminer.catalog import AttackCatalog
 from breachminer.progress import report_progress
 from breachminer.settings import OcrOptions, Settings, get_settings
 from extractors import fingerprint
-from extractors.documents import ExtractionError
+from extractors.documents import EXTRACTION_VERSION, ExtractionError
 from extractors.feeds import parse_feed
 from extractors.fetch import Fetcher, FetchError, FetchPolicy, RawCache
-from extractors.pipeline import DocumentAnalysis, DocumentAnalyzer, read_local
+from extractors.pipeline import TEXT_KEY, DocumentAnalysis, DocumentAnalyzer, read_local
 from extractors.sources import SourceItem, collect_sources, describe_skipped, skipped_files
 from extractors.taggers.lexicon import lexicon_ratings
 from flows.deadline import ChildDied, DeadlineExceeded, call_with_deadline
@@ -124,8 +129,12 @@ def _content_hash(path: str) -> str:
 
 
 def _load(db_path: str, pending: Pending, analysis: DocumentAnalysis,
-          signatures: dict[str, list[int]], run_id: str) -> tuple[str, int]:
-    """Load one analysed document; returns ("new" | "revised" | "duplicate", net sightings added).
+          signatures: dict[str, list[int]], run_id: str, rereading: str | None = None) -> tuple[str, int]:
+    """Load one analysed document; returns ("new" | "revised" | "duplicate" | "unchanged", net sightings added).
+
+    ``rereading``: the report whose text an older extraction made from these same bytes; it keeps its ID
+    and gets the new text ("re-extracted"), or, when the text is the same, only the new extraction's
+    version ("unchanged" either way: the source did not change).
 
     New bytes whose text is already a report's are another source of it ("same-text"). New bytes from a
     source whose previous version became a report, and whose text is a near-duplicate of that version
@@ -158,6 +167,17 @@ def _load(db_path: str, pending: Pending, analysis: DocumentAnalysis,
     )
     with wh.connect(db_path) as con:
         same_text = wh.report_id_for_text(con, analysis.text_sha256)
+        if rereading is not None:
+            stored = [sentence.text for sentence in wh.report_sentences(con, rereading)]
+            if stored == [sentence.text for sentence in analysis.sentences]:  # the same text: nothing to replace
+                wh.record_versions(con, rereading, {TEXT_KEY: analysis.tagger_versions[TEXT_KEY]})
+                return "unchanged", 0
+            similarity = fingerprint.jaccard(analysis.minhash, signatures.get(rereading, []))
+            old_sightings = wh.revise_report(con, replace(report, report_id=rereading), source, analysis.sentences,
+                                             analysis.mentions, analysis.sightings, round(similarity, 4), run_id,
+                                             status="re-extracted")
+            signatures[rereading] = analysis.minhash
+            return "unchanged", len(analysis.sightings) - old_sightings
         if same_text:
             wh.add_source(con, source, same_text, "same-text", 1.0, run_id)
             wh.resolve_failure(con, item.location)
@@ -215,7 +235,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
     counts: dict[str, Any] = {
         "sources": len(items), "new": 0, "revised": 0, "unchanged": 0, "duplicate": 0, "failed": 0, "sightings": 0,
         "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0, "retagged": 0, "retag_error": None,
-        "exported": [], "export_error": None, "skipped_note": describe_skipped(skipped_files(inputs)),
+        "reextracted": 0, "exported": [], "export_error": None, "skipped_note": describe_skipped(skipped_files(inputs)),
         "manifest_warnings": [f"{item.location}: {note}" for item in items for note in item.notes]}
     for warning in filter(None, [counts["skipped_note"], *counts["manifest_warnings"]]):
         logger.warning("%s", warning)
@@ -225,6 +245,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         current = wh.current_source_hashes(con)
         signatures = wh.report_signatures(con)
         failures = wh.open_failures(con)
+        rereads = wh.texts_to_reread(con, TEXT_KEY, EXTRACTION_VERSION)  # source → report an older extraction made
         refusals_lifted = {row.source for row in wh.failures_frame(con).itertuples()
                            if _refusal_lifted(row.stage, row.error_class, policy)}
         states = wh.fetch_states(con)
@@ -245,6 +266,9 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         report."""
         if content_hash not in known:
             return False
+        if item.location in rereads and current.get(item.location) == content_hash and (
+                not item.is_url or cache.path_for(content_hash).exists()):
+            return False  # the text of its report is read again by the current extraction
         last = current.get(item.location)
         if last is None:
             with wh.connect(db_path) as con:
@@ -311,9 +335,12 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         if isinstance(outcome, AnalysisFailure):
             fail(entry.item.location, replace(outcome, content_sha256=entry.content_sha256))
         else:
+            rereading = rereads.get(entry.item.location) if current.get(entry.item.location) == entry.content_sha256 \
+                else None
             try:
-                status, added = _load(db_path, entry, outcome, signatures, run_id)
+                status, added = _load(db_path, entry, outcome, signatures, run_id, rereading)
                 counts[status] += 1
+                counts["reextracted"] += rereading is not None
                 counts["sightings"] += added
                 known.add(entry.content_sha256)
                 current[entry.item.location] = entry.content_sha256

@@ -241,3 +241,18 @@ def test_pdf_metadata_titles_that_are_file_names_are_rejected(title, plausible) 
 def test_first_heading_skips_banners_and_dates() -> None:
     text = "TLP:WHITE\n\nSeptember 2022\n\nOperation Glasswick Technical Analysis\n\nBody text follows here."
     assert documents._first_heading(text) == "Operation Glasswick Technical Analysis"
+
+
+# The text rules as they stand: extracting a document differently than the reports loaded before means a
+# new EXTRACTION_VERSION, so that ingest reads those again (then update this digest).
+EXTRACTION_RULES = ("text-2", "fcccb464858d")
+
+
+def test_a_change_to_the_extraction_rules_comes_with_a_new_version() -> None:
+    import hashlib
+    from pathlib import Path
+
+    root = Path(documents.__file__).parent
+    digest = hashlib.sha256((root / "documents.py").read_bytes() + (root / "sentences.py").read_bytes()).hexdigest()
+    assert (documents.EXTRACTION_VERSION, digest[:12]) == EXTRACTION_RULES, (
+        "extractors/documents.py or sentences.py changed: bump EXTRACTION_VERSION (loaded reports are read again)")

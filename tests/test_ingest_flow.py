@@ -126,6 +126,75 @@ def test_a_loaded_document_at_a_new_place_is_recorded_as_another_source_of_it(tm
     assert (third["unchanged"], third["duplicate"]) == (1, 0)  # recorded once
 
 
+def test_reports_an_older_extraction_made_are_read_again_once(tmp_path, db_file, monkeypatch) -> None:
+    """After an upgrade of the text extraction, the next ingest reads each loaded document again from its
+    unchanged bytes: a new text replaces the old under the same report (nothing counted twice), the same
+    text only records the version; the run after that reads nothing again."""
+    from dataclasses import replace
+
+    from extractors import documents
+
+    monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")
+    folder = tmp_path / "in"
+    shutil.copytree(SAMPLES, folder, ignore=shutil.ignore_patterns("*.csv", "*.md"))
+    loaded = run_ingest([str(folder)], str(db_file), workers=1)
+    with wh.connect(db_file) as con:
+        before = con.execute("SELECT report_id, text_sha256 FROM reports ORDER BY 1").fetchall()
+        sources = wh.first_row(con, "SELECT count(*) FROM report_sources")[0]
+        con.execute("""UPDATE reports SET tagger_versions = json_merge_patch(tagger_versions,
+                       '{"text": "text-1"}')::VARCHAR""")  # as loaded by an older extraction
+    same = run_ingest([str(folder)], str(db_file), workers=1)
+    assert (same["reextracted"], same["unchanged"], same["new"], same["duplicate"], same["sightings"]) == (
+        len(before), len(before), 0, 0, 0)
+    with wh.connect(db_file, read_only=True) as con:  # the same text: only the version is recorded
+        assert con.execute("SELECT report_id, text_sha256 FROM reports ORDER BY 1").fetchall() == before
+        assert wh.first_row(con, "SELECT count(*) FROM report_sources")[0] == sources
+        assert {v for (v,) in con.execute("SELECT tagger_versions->>'text' FROM reports").fetchall()} == {
+            documents.EXTRACTION_VERSION}
+    assert run_ingest([str(folder)], str(db_file), workers=1)["reextracted"] == 0
+    with wh.connect(db_file, read_only=True) as con:
+        assert [n for (n,) in con.execute("SELECT n_reextracted FROM runs ORDER BY started_at").fetchall()] == [
+            0, len(before), 0]
+
+    extract = documents.extract
+
+    def stale() -> None:
+        with wh.connect(db_file) as con:
+            con.execute("""UPDATE reports SET tagger_versions = json_merge_patch(tagger_versions,
+                           '{"text": "text-1"}')::VARCHAR""")
+
+    def split_paragraph(data: bytes, name: str = "", **options):  # the same words, other sentences
+        document = extract(data, name, **options)
+        return replace(document, text=document.text.replace(" and ", " and\n\n", 1))
+
+    stale()
+    monkeypatch.setattr(documents, "extract", split_paragraph)
+    resplit = run_ingest([str(folder)], str(db_file), workers=1)
+    assert (resplit["reextracted"], resplit["new"], resplit["duplicate"]) == (len(before), 0, 0)
+    with wh.connect(db_file, read_only=True) as con:  # text_sha256 hashes the words: the sentences tell
+        assert con.execute("SELECT report_id, text_sha256 FROM reports ORDER BY 1").fetchall() == before
+        assert wh.first_row(con, "SELECT count(*) FROM report_sources WHERE status = 're-extracted'")[0] == len(before)
+
+    def newer_extraction(data: bytes, name: str = "", **options):  # one that finds one more sentence
+        document = extract(data, name, **options)
+        return replace(document, text=document.text + "\n\nThe operators then dumped LSASS memory with Mimikatz "
+                                                      "(T1003.001) on every server.")
+
+    stale()
+    monkeypatch.setattr(documents, "extract", newer_extraction)
+    changed = run_ingest([str(folder)], str(db_file), workers=1)
+    assert (changed["reextracted"], changed["new"], changed["duplicate"]) == (len(before), 0, 0)
+    with wh.connect(db_file, read_only=True) as con:
+        after = con.execute("SELECT report_id, text_sha256 FROM reports ORDER BY 1").fetchall()
+        assert [rid for rid, _ in after] == [rid for rid, _ in before]  # the same reports, new texts
+        assert all(new != old for (_, new), (_, old) in zip(after, before, strict=True))
+        assert wh.first_row(con, "SELECT count(*) FROM report_sources WHERE status = 're-extracted'")[0] == 2 * len(
+            before)
+        assert wh.first_row(con, "SELECT count(DISTINCT report_id) FROM sightings WHERE technique_id = 'T1003.001'"
+                            )[0] == len(before)
+        assert wh.sighting_count(con) == loaded["sightings"] + resplit["sightings"] + changed["sightings"]
+
+
 def test_oversized_documents_are_refused_before_reading(tmp_path, db_file, monkeypatch) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

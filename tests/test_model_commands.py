@@ -256,12 +256,14 @@ def test_a_report_that_fails_re_scoring_keeps_its_sightings_and_is_retried(db_fi
 def test_the_versions_retag_compares_are_those_a_report_analysed_now_stores(catalog) -> None:
     """``tagger_versions`` names the versions without building the taggers; it must not drift from them."""
     from breachminer.records import DocumentText
+    from extractors.documents import EXTRACTION_VERSION
     from extractors.pipeline import DocumentAnalyzer
     from models.tagger import default_taggers, tagger_versions
 
     analyzer = DocumentAnalyzer(catalog, default_taggers(catalog), sighting_threshold=0.65)
     stored = analyzer.analyse_text(DocumentText("text", "The actors ran T1059.001 scripts."), "0" * 64, 33)
-    assert tagger_versions(catalog, None, 0.65) == stored.tagger_versions
+    text = stored.tagger_versions.pop("text")  # the extraction: read again by ingest from the bytes, not retag
+    assert text == EXTRACTION_VERSION and tagger_versions(catalog, None, 0.65) == stored.tagger_versions
     assert stored.tagger_versions["sightings"] == "noisy-or-top2-v4 T=0.65" == stored.sightings[0].rule
     assert set(tagger_versions(catalog, "clf-x")) == {"id", "name", "lexicon", "classifier", "sightings"}
 

@@ -321,28 +321,54 @@ def load_report(con: duckdb.DuckDBPyConnection, report: ReportRow, source: Sourc
 
 def report_read_from(con: duckdb.DuckDBPyConnection, source: str) -> str | None:
     """The report whose current text was last read from ``source`` (loaded or revised from it), if any."""
-    row = first_row(con, """SELECT s.report_id FROM report_sources s JOIN reports r USING (report_id)
-                            WHERE s.source = ? AND s.status IN ('new', 'revision')
+    row = first_row(con, f"""SELECT s.report_id FROM report_sources s JOIN reports r USING (report_id)
+                            WHERE s.source = ? AND s.status IN {TEXT_STATUSES}
                             ORDER BY s.fetched_at DESC LIMIT 1""", [source])
     return row[0] if row else None
 
 
+TEXT_STATUSES = "('new', 'revision', 're-extracted')"  # source rows whose bytes gave their report its text
+
+
+def texts_to_reread(con: duckdb.DuckDBPyConnection, key: str, version: str) -> dict[str, str]:
+    """``{source: report_id}`` for the reports whose text another extraction made (``tagger_versions``
+    entry ``key`` other than ``version``), each with the source its text was last read from."""
+    rows = con.execute(
+        f"""SELECT source, report_id FROM (
+                SELECT s.source, s.report_id, row_number() OVER (PARTITION BY s.report_id
+                                                                 ORDER BY s.fetched_at DESC) AS latest
+                FROM report_sources s JOIN reports r USING (report_id)
+                WHERE s.status IN {TEXT_STATUSES}
+                  AND json_extract_string(r.tagger_versions, '$.' || ?) IS DISTINCT FROM ?)
+            WHERE latest = 1""",
+        [key, version]).fetchall()
+    return dict(rows)
+
+
+def record_versions(con: duckdb.DuckDBPyConnection, report_id: str, versions: Mapping[str, str]) -> None:
+    """Merge ``versions`` into a report's ``tagger_versions`` (what made its text and evidence)."""
+    con.execute("""UPDATE reports
+                   SET tagger_versions = json_merge_patch(coalesce(tagger_versions, '{}'), ?::JSON)::VARCHAR
+                   WHERE report_id = ?""", [json.dumps(dict(versions)), report_id])
+
+
 def revise_report(con: duckdb.DuckDBPyConnection, report: ReportRow, source: SourceRow,
                   sentences: Sequence[Sentence], mentions: Sequence[Mention], sightings: Sequence[Sighting],
-                  similarity: float, run_id: str) -> int:
+                  similarity: float, run_id: str, status: str = "revision") -> int:
     """Replace report ``report.report_id`` by a new version of it read from the same source, in one transaction.
 
     The report keeps its ID, first ingest time and other sources; its text, sentences, mentions and
     sightings become the new version's, so the report is counted once, with what it says now. The
-    source row records the revision (status ``revision``, similarity to the version it replaces).
-    Returns how many sightings the old version had.
+    source row records the revision (``status``: ``revision``, or ``re-extracted`` for the same bytes read
+    by a newer extraction; similarity to the version it replaces). Returns how many sightings the old
+    version had.
     """
     rid = report.report_id
     first = first_row(con, """SELECT ingested_at, (SELECT count(*) FROM sightings WHERE report_id = ?)
                                FROM reports WHERE report_id = ?""", [rid, rid])
     if first is None:
         raise KeyError(f"no report {rid} to revise")
-    _write_report(con, report, source, sentences, mentions, sightings, run_id, "revision", similarity,
+    _write_report(con, report, source, sentences, mentions, sightings, run_id, status, similarity,
                   replacing_since=first[0])
     return int(first[1])
 
@@ -485,11 +511,7 @@ def replace_mentions(con: duckdb.DuckDBPyConnection, report_id: str, methods: Se
         con.execute("DELETE FROM sightings WHERE report_id = ?", [report_id])
         _insert(con, "mentions", mentions_table(report_id, mentions))
         _insert(con, "sightings", sightings_table(report_id, sightings))
-        con.execute(
-            """UPDATE reports SET tagger_versions = json_merge_patch(coalesce(tagger_versions, '{}'), ?::JSON)::VARCHAR
-               WHERE report_id = ?""",
-            [json.dumps(dict(versions)), report_id],
-        )
+        record_versions(con, report_id, versions)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -638,12 +660,12 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, counts: dict[str, An
     con.execute(
         """UPDATE runs SET finished_at = ?, status = ?, n_new = ?, n_unchanged = ?, n_duplicate = ?,
            n_failed = ?, n_sightings = ?, n_deferred = ?, n_downloaded = ?, n_not_modified = ?, n_revised = ?,
-           n_retagged = ?, retag_error = ?, exported = ?, export_error = ? WHERE run_id = ?""",
+           n_retagged = ?, retag_error = ?, exported = ?, export_error = ?, n_reextracted = ? WHERE run_id = ?""",
         [_now(), status, counts.get("new", 0), counts.get("unchanged", 0), counts.get("duplicate", 0),
          counts.get("failed", 0), counts.get("sightings", 0), counts.get("deferred", 0),
          counts.get("downloaded", 0), counts.get("not_modified", 0), counts.get("revised", 0),
          counts.get("retagged", 0), counts.get("retag_error"), counts.get("exported") or None,
-         counts.get("export_error"), run_id],
+         counts.get("export_error"), counts.get("reextracted", 0), run_id],
     )
 
 

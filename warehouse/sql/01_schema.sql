@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS report_sources (
     n_bytes          BIGINT,
     status           VARCHAR,   -- new | same-text | twin (near-duplicate of report_id) | revision (a new
                                 -- version of report_id from the source it was read from; replaced its text)
+                                -- | re-extracted (the same bytes read again by a newer text extraction)
     twin_similarity  DOUBLE,
     fetched_at       TIMESTAMP,
     etag             VARCHAR,
@@ -164,6 +165,7 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_downloaded INTEGER;     -- HTTP bodi
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_not_modified INTEGER;   -- HTTP 304s
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_revised INTEGER;        -- reports replaced by a new version of their source
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_retagged INTEGER;       -- reports re-scored: decided by another model or rule
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_reextracted INTEGER;    -- reports read again: an older extraction made their text
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS retag_error VARCHAR;      -- why some stale reports were not re-scored (the next run retries)
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS exported VARCHAR[];        -- files written by --export-dir
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS export_error VARCHAR;      -- why the exports were not written
