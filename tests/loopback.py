@@ -28,6 +28,7 @@ import zlib
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 
 STALL_SECONDS = 12  # longer than any test's read timeout
 
@@ -45,7 +46,37 @@ class _QuietServer(ThreadingHTTPServer):
         pass  # clients hanging up on purpose (timeouts, size limits) are part of the tests
 
 
-class LoopbackServer:
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 (keep-alive), no request log on stderr."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class ThreadedServer:
+    """An HTTP server on an ephemeral 127.0.0.1 port, served from a daemon thread while in a ``with`` block."""
+
+    def _listen(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd = _QuietServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class LoopbackServer(ThreadedServer):
     """Serves ``files`` (name → path) and the fault routes on an ephemeral loopback port."""
 
     def __init__(self, files: dict[str, Path], html_for_pdf: bytes | None = None,
@@ -60,21 +91,7 @@ class LoopbackServer:
         self.feed_items: list[tuple[str, str]] = []  # (title, path) of /feed.xml entries
         self._lock = threading.Lock()
         gzip_bomb()  # built before serving, so that no request waits for it
-        self.httpd = _QuietServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> LoopbackServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._listen(self._handler())
 
     def count(self, key: str) -> int:
         with self._lock:
@@ -98,12 +115,7 @@ class LoopbackServer:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
                 headers = headers or {}

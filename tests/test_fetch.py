@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import gzip
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from conftest import SAMPLES
-from loopback import LoopbackServer
+from loopback import LoopbackServer, QuietHandler, ThreadedServer
 
 import extractors.fetch as fetch
 from extractors.documents import sniff
@@ -217,7 +216,7 @@ PACED = b"%PDF-1.4\n" + bytes(range(256)) * (8 * 1024)  # 2 MB that arrives in b
 GZIP_NAMED = bytes([0x1F, 0x8B, 8, 0x08, 0, 0, 0, 0, 0, 0xFF])  # a gzip header whose file name (FNAME) follows
 
 
-class DripServer:
+class DripServer(ThreadedServer):
     """A loopback server for pacing: ``/drip`` and ``/drip-gzip-name`` declare 100,000 bytes and send 5 every
     0.2 s for ``DRIP_SECONDS`` (the second as a gzip header with an endless file name, which decodes to
     nothing); ``/paced``, ``/paced-gzip`` and ``/paced-chunked`` send ``PACED`` in four bursts 0.1 s apart.
@@ -228,22 +227,7 @@ class DripServer:
     def __init__(self) -> None:
         self.sent: dict[str, int] = {}
         self.ended: dict[str, float] = {}
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.httpd.handle_error = lambda request, address: None  # the client hangs up on purpose
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> DripServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._listen(self._handler())  # the client hangs up on purpose: the server stays quiet about it
 
     def ended_by(self, path: str, timeout: float) -> float:
         """When the handler for ``path`` stopped writing (waiting up to ``timeout`` s for it to notice)."""
@@ -256,12 +240,7 @@ class DripServer:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _write(self, data: bytes) -> None:
                 self.wfile.write(data)
                 self.wfile.flush()
