@@ -24,7 +24,7 @@ overrides the environment where it has a flag (``--db`` over ``BREACHMINER_DB``)
 | ``BREACHMINER_OFFLINE`` | ``0`` | ``1``: no network; URLs come from the cache or are skipped |
 | ``BREACHMINER_RESPECT_ROBOTS`` | ``1`` | ``0`` ignores robots.txt |
 | ``BREACHMINER_CONNECT_TIMEOUT`` / ``BREACHMINER_READ_TIMEOUT`` | 10 / 30 s | per connection / per read |
-| ``BREACHMINER_FETCH_DEADLINE`` | 300 s | whole download of one body |
+| ``BREACHMINER_FETCH_DEADLINE`` | 300 s | one whole request, headers and body |
 | ``BREACHMINER_FETCH_RETRIES`` | 3 | retries within a run (429, 5xx, timeouts, dropped connections) |
 | ``BREACHMINER_FETCH_BACKOFF`` | 1 s | first in-run retry delay, doubled each time |
 | ``BREACHMINER_MAX_RETRY_AFTER`` | 120 s | a longer ``Retry-After`` defers the URL to a later run |

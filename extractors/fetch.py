@@ -10,8 +10,9 @@ What it guarantees:
 - private, loopback, link-local and reserved addresses refused unless ``allow_private``: the host is
   resolved before each request *and* the connected socket's peer address is checked, so DNS
   rebinding between the two cannot slip through;
-- connect and read timeouts, plus a whole-body deadline: when it passes, the socket is shut down under
-  the blocked read, so a server dripping a byte every few seconds cannot hold a worker past it;
+- connect and read timeouts, plus a deadline for the whole request (headers and body): when it passes,
+  the socket is shut down under the blocked read, so a server dripping a byte every few seconds (a
+  tarpit) cannot hold a worker past it;
 - bodies streamed and aborted past ``max_bytes`` (decoded size, so a gzip bomb stops at the limit,
   and one with an absurd compression ratio is named ``CompressionBomb``); a body shorter than its
   ``Content-Length`` is ``TruncatedBody``;
@@ -38,6 +39,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
@@ -158,34 +160,74 @@ def _check_peer(sock: socket.socket, host: str) -> None:
         raise PrivateAddressError(f"refused {host}: connected to {address}, a {kind} address; {PRIVATE_HINT}")
 
 
-class _PeerCheckedHTTPConnection(HTTPConnection):
+class _WatchedConnection:
+    """A connection whose socket, new or reused, is handed to this thread's request deadline
+    (``_DeadlineWatch``) when the response is awaited."""
+
+    sock: socket.socket | None
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        watch = getattr(_CURRENT_WATCH, "watch", None)
+        if watch is not None and self.sock is not None:
+            watch.attach(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+class _PublicOnlyConnection(_WatchedConnection):
+    """A watched connection whose peer address is checked once its socket connects."""
+
+    host: str
+
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
         _check_peer(sock, self.host)
         return sock
 
 
-class _PeerCheckedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _check_peer(sock, self.host)
-        return sock
+class _WatchedHTTPConnection(_WatchedConnection, HTTPConnection):
+    pass
 
 
-class _PeerCheckedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _PeerCheckedHTTPConnection
+class _WatchedHTTPSConnection(_WatchedConnection, HTTPSConnection):
+    pass
 
 
-class _PeerCheckedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _PeerCheckedHTTPSConnection
+class _PublicOnlyHTTPConnection(_PublicOnlyConnection, HTTPConnection):
+    pass
 
 
-class _PublicOnlyAdapter(HTTPAdapter):
-    """Direct connections must land on public addresses (proxied ones go through requests' proxy manager)."""
+class _PublicOnlyHTTPSConnection(_PublicOnlyConnection, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _PublicOnlyHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _PublicOnlyHTTPConnection
+
+
+class _PublicOnlyHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _PublicOnlyHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    """Direct connections are watched by the request deadline and, unless ``allow_private``, must land on
+    public addresses (proxied ones go through requests' proxy manager)."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self._pools = ({"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool} if allow_private
+                       else {"http": _PublicOnlyHTTPPool, "https": _PublicOnlyHTTPSPool})
+        super().__init__(max_retries=0)
 
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _PeerCheckedHTTPPool, "https": _PeerCheckedHTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = self._pools
 
 
 # ------------------------------------------------------------------------------------ manners
@@ -258,7 +300,7 @@ class Fetcher:
                                      "Accept": "application/pdf,text/html,application/xhtml+xml,"
                                                "application/rss+xml,application/atom+xml,text/plain;q=0.9,*/*;q=0.5",
                                      "Accept-Encoding": "gzip, deflate"})
-        adapter = HTTPAdapter(max_retries=0) if self.policy.allow_private else _PublicOnlyAdapter(max_retries=0)
+        adapter = _GuardedAdapter(self.policy.allow_private)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.limiter = HostLimiter(self.policy.host_delay)
@@ -348,9 +390,21 @@ class Fetcher:
                  max_bytes: int | None = None) -> _Response:
         policy = self.policy
         with self.limiter.slot(f"{host}:{port}"):
+            watch = _DeadlineWatch(policy.deadline)  # from the request on: headers dripped slowly count too
+            _CURRENT_WATCH.watch = watch
             try:
-                response = self.session.get(url, headers=headers, stream=True, allow_redirects=False,
-                                            timeout=(policy.connect_timeout, policy.read_timeout))
+                try:
+                    response = self.session.get(url, headers=headers, stream=True, allow_redirects=False,
+                                                timeout=(policy.connect_timeout, policy.read_timeout))
+                except requests.exceptions.RequestException as exc:
+                    if watch.finish():
+                        raise self._headers_past_deadline(url) from exc
+                    raise
+                finally:
+                    _CURRENT_WATCH.watch = None
+                if watch.expired:  # the shutdown ended the header block early: what was read is not the response
+                    response.close()
+                    raise self._headers_past_deadline(url)
             except requests.exceptions.ConnectTimeout as exc:
                 raise FetchError(f"connect timeout after {policy.connect_timeout:g} s: {url}",
                                  error_class="ConnectTimeout", retryable=True) from exc
@@ -368,20 +422,24 @@ class Fetcher:
             except requests.exceptions.RequestException as exc:
                 raise FetchError(f"request failed for {url}: {exc}", error_class=type(exc).__name__,
                                  retryable=False) from exc
-            with response:
-                status = response.status_code
-                lowered = {k.lower(): v for k, v in response.headers.items()}
-                if status in REDIRECT_CODES or status == 304:
-                    return _Response(status, lowered, None, url)
-                if status >= 400:
-                    retry_after = parse_retry_after(lowered.get("retry-after"))
-                    raise FetchError(f"HTTP {status} {response.reason or ''} from {url}".rstrip(),
-                                     error_class=f"HTTP{status}", retryable=status in RETRYABLE_CODES or status >= 500,
-                                     http_status=status, retry_after=retry_after)
-                body = self._read_body(response, url, max_bytes or policy.max_bytes)
-                return _Response(status, lowered, body, url)
+            try:
+                with response:
+                    status = response.status_code
+                    lowered = {k.lower(): v for k, v in response.headers.items()}
+                    if status in REDIRECT_CODES or status == 304:
+                        return _Response(status, lowered, None, url)
+                    if status >= 400:
+                        retry_after = parse_retry_after(lowered.get("retry-after"))
+                        raise FetchError(f"HTTP {status} {response.reason or ''} from {url}".rstrip(),
+                                         error_class=f"HTTP{status}",
+                                         retryable=status in RETRYABLE_CODES or status >= 500,
+                                         http_status=status, retry_after=retry_after)
+                    body = self._read_body(response, url, max_bytes or policy.max_bytes, watch)
+                    return _Response(status, lowered, body, url)
+            finally:
+                watch.finish()
 
-    def _read_body(self, response: requests.Response, url: str, max_bytes: int) -> bytes:
+    def _read_body(self, response: requests.Response, url: str, max_bytes: int, watch: _DeadlineWatch) -> bytes:
         declared = response.headers.get("content-length", "")
         encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
         if declared.isdigit() and int(declared) > max_bytes and not encoded:
@@ -391,7 +449,6 @@ class Fetcher:
         raw = response.raw
         chunks: list[bytes] = []
         size = 0  # decoded bytes; raw.tell() counts the bytes that came over the wire (Content-Length's unit)
-        watch = _DeadlineWatch(raw, self.policy.deadline)
         try:
             # read1: whatever has arrived (up to READ_CHUNK), not a wait for a full chunk, so the count stays exact
             while chunk := raw.read1(READ_CHUNK, decode_content=True):
@@ -426,6 +483,10 @@ class Fetcher:
         if watch.finish():  # the deadline cut the body short (or passed just as it ended): not a whole body
             raise self._past_deadline(url, raw, expected)
         return b"".join(chunks)
+
+    def _headers_past_deadline(self, url: str) -> FetchError:
+        return FetchError(f"{url}: fetch deadline of {self.policy.deadline:g} s exceeded (BREACHMINER_FETCH_DEADLINE) "
+                          "before the response headers were complete", error_class="DeadlineExceeded", retryable=True)
 
     def _past_deadline(self, url: str, raw: urllib3.HTTPResponse, expected: str) -> FetchError:
         """The ``DeadlineExceeded`` error for a body abandoned at the deadline; its connection is closed."""
@@ -469,18 +530,21 @@ class Fetcher:
         return rules
 
 
-class _DeadlineWatch:
-    """Owns one body's deadline: when ``seconds`` pass before ``finish()``, it shuts the response's socket down.
+_CURRENT_WATCH = threading.local()  # the deadline of the request this thread is making (``.watch``)
 
-    A timeout checked between reads cannot stop a read that is still receiving bytes, slowly; shutting the
-    socket down ends any read blocked on it at once (it sees the end of the stream), however the server paces
-    its bytes. The lock makes ``finish()`` and the shutdown exclusive, so a finished body's connection, back in
-    the pool, is never shut down late.
+
+class _DeadlineWatch:
+    """Owns one request's deadline: when ``seconds`` pass before ``finish()``, it shuts down the socket the
+    response is read from (``attach``ed when its headers are awaited), or does so at ``attach`` if late.
+
+    A timeout per read cannot stop a read that keeps receiving bytes, slowly, be they headers or body;
+    shutting the socket down ends any read blocked on it at once (it sees the end of the stream), however
+    the server paces its bytes. The lock makes ``finish()`` and the shutdown exclusive, so a finished
+    response's connection, back in the pool, is never shut down late.
     """
 
-    def __init__(self, response: urllib3.HTTPResponse, seconds: float) -> None:
-        sock = getattr(response.connection, "sock", None)
-        self._sock = getattr(sock, "socket", sock)  # TLS inside a TLS proxy: the transport's own socket
+    def __init__(self, seconds: float) -> None:
+        self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self._finished = False
         self.expired = False
@@ -488,15 +552,25 @@ class _DeadlineWatch:
         self._timer.daemon = True
         self._timer.start()
 
+    def attach(self, sock: socket.socket) -> None:
+        """Watch ``sock`` (shut down at once when the deadline has passed already)."""
+        with self._lock:
+            self._sock = getattr(sock, "socket", sock)  # TLS inside a TLS proxy: the transport's own socket
+            if self.expired and not self._finished:
+                self._shutdown()
+
     def _expire(self) -> None:
         with self._lock:
             if self._finished:
                 return
             self.expired = True
-            if isinstance(self._sock, socket.socket):
-                with suppress(OSError):  # already closed
-                    # the plain socket's shutdown: an SSLSocket's would drop its TLS state under the reader
-                    socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if isinstance(self._sock, socket.socket):
+            with suppress(OSError):  # already closed
+                # the plain socket's shutdown: an SSLSocket's would drop its TLS state under the reader
+                socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
 
     def finish(self) -> bool:
         """Stop watching; True when the deadline passed first."""

@@ -219,7 +219,8 @@ GZIP_NAMED = bytes([0x1F, 0x8B, 8, 0x08, 0, 0, 0, 0, 0, 0xFF])  # a gzip header 
 class DripServer(ThreadedServer):
     """A loopback server for pacing: ``/drip`` and ``/drip-gzip-name`` declare 100,000 bytes and send 5 every
     0.2 s for ``DRIP_SECONDS`` (the second as a gzip header with an endless file name, which decodes to
-    nothing); ``/paced``, ``/paced-gzip`` and ``/paced-chunked`` send ``PACED`` in four bursts 0.1 s apart.
+    nothing); ``/drip-headers`` drips its header block the same way and never ends it; ``/paced``,
+    ``/paced-gzip`` and ``/paced-chunked`` send ``PACED`` in four bursts 0.1 s apart.
 
     ``sent[path]`` counts the body bytes written, ``ended[path]`` is when its handler stopped writing.
     """
@@ -248,6 +249,18 @@ class DripServer(ThreadedServer):
 
             def do_GET(self) -> None:
                 server.sent[self.path] = 0
+                if self.path == "/drip-headers":  # a tarpit: the header block never ends
+                    try:
+                        self._write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                        stop = time.monotonic() + DRIP_SECONDS
+                        while time.monotonic() < stop:
+                            self._write(b"aaaaa")
+                            time.sleep(0.2)
+                    except OSError:
+                        pass  # the client hung up
+                    self.close_connection = True
+                    server.ended[self.path] = time.monotonic()
+                    return
                 self.send_response(200)
                 try:
                     if self.path.startswith("/drip"):
@@ -314,6 +327,20 @@ def test_a_dripping_body_is_abandoned_at_the_deadline(drip_server, path) -> None
     arrived = int(re.search(r"abandoned after ([\d,]+) of 100,000 bytes", str(error)).group(1).replace(",", ""))
     assert 0 < arrived <= drip_server.sent[path]
     assert drip_server.ended_by(path, timeout=5.0) - returned < 5.0  # the connection was closed, not left dripping
+    assert again.content == PACED
+
+
+def test_dripping_headers_are_abandoned_at_the_deadline(drip_server) -> None:
+    """A tarpit that never finishes its header block, a few bytes at a time: no read times out either."""
+    with Fetcher(policy(deadline=1.5, retries=0, respect_robots=False)) as fetcher:
+        started = time.monotonic()
+        with pytest.raises(FetchError) as caught:
+            fetcher.fetch(f"{drip_server.url}/drip-headers")
+        returned = time.monotonic()
+        again = fetcher.fetch(f"{drip_server.url}/paced")
+    assert returned - started < 10.0, f"abandoned after {returned - started:.1f} s, deadline 1.5 s"
+    assert caught.value.error_class == "DeadlineExceeded" and "before the response headers" in str(caught.value)
+    assert drip_server.ended_by("/drip-headers", timeout=5.0) - returned < 5.0
     assert again.content == PACED
 
 
