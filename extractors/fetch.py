@@ -447,6 +447,10 @@ class Fetcher:
                              "(BREACHMINER_MAX_BYTES)", error_class="BodyTooLarge", retryable=False)
         expected = f"{int(declared):,}" if declared.isdigit() else "unknown"
         raw = response.raw
+        if not watch.attached:  # a proxied connection is not ours: watch the body's socket from here on
+            sock = getattr(raw.connection, "sock", None)
+            if sock is not None:
+                watch.attach(sock)
         chunks: list[bytes] = []
         size = 0  # decoded bytes; raw.tell() counts the bytes that came over the wire (Content-Length's unit)
         try:
@@ -551,6 +555,10 @@ class _DeadlineWatch:
         self._timer = threading.Timer(max(0.0, seconds), self._expire)
         self._timer.daemon = True
         self._timer.start()
+
+    @property
+    def attached(self) -> bool:
+        return self._sock is not None
 
     def attach(self, sock: socket.socket) -> None:
         """Watch ``sock`` (shut down at once when the deadline has passed already)."""

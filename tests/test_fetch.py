@@ -219,8 +219,8 @@ GZIP_NAMED = bytes([0x1F, 0x8B, 8, 0x08, 0, 0, 0, 0, 0, 0xFF])  # a gzip header 
 class DripServer(ThreadedServer):
     """A loopback server for pacing: ``/drip`` and ``/drip-gzip-name`` declare 100,000 bytes and send 5 every
     0.2 s for ``DRIP_SECONDS`` (the second as a gzip header with an endless file name, which decodes to
-    nothing); ``/drip-headers`` drips its header block the same way and never ends it; ``/paced``,
-    ``/paced-gzip`` and ``/paced-chunked`` send ``PACED`` in four bursts 0.1 s apart.
+    nothing), ``/drip-slow`` 5 every 6 s; ``/drip-headers`` drips its header block and never ends it;
+    ``/paced``, ``/paced-gzip`` and ``/paced-chunked`` send ``PACED`` in four bursts 0.1 s apart.
 
     ``sent[path]`` counts the body bytes written, ``ended[path]`` is when its handler stopped writing.
     """
@@ -278,10 +278,11 @@ class DripServer(ThreadedServer):
                 self.end_headers()
                 if gzip_header:
                     self._write(GZIP_NAMED)
+                pause = 6.0 if self.path == "/drip-slow" else 0.2
                 stop = time.monotonic() + DRIP_SECONDS
                 while time.monotonic() < stop:
                     self._write(b"aaaaa")
-                    time.sleep(0.2)
+                    time.sleep(pause)
                 self.close_connection = True
 
             def _paced(self) -> None:
@@ -328,6 +329,20 @@ def test_a_dripping_body_is_abandoned_at_the_deadline(drip_server, path) -> None
     assert 0 < arrived <= drip_server.sent[path]
     assert drip_server.ended_by(path, timeout=5.0) - returned < 5.0  # the connection was closed, not left dripping
     assert again.content == PACED
+
+
+def test_a_dripping_body_on_a_connection_that_is_not_ours_is_abandoned_too(drip_server) -> None:
+    """Through a proxy, requests' own connections carry the body: the deadline watches its socket all the same."""
+    from requests.adapters import HTTPAdapter
+
+    with Fetcher(policy(deadline=1.5, read_timeout=10.0, retries=0, respect_robots=False)) as fetcher:
+        fetcher.session.mount("http://", HTTPAdapter(max_retries=0))  # as a proxied request's
+        started = time.monotonic()
+        with pytest.raises(FetchError) as caught:
+            fetcher.fetch(f"{drip_server.url}/drip-slow")  # 5 bytes every 6 s: each read blocks past the deadline
+    waited = time.monotonic() - started
+    assert waited < 4.5, f"abandoned after {waited:.1f} s: the blocked read was not cut at the 1.5 s deadline"
+    assert caught.value.error_class == "DeadlineExceeded"
 
 
 def test_dripping_headers_are_abandoned_at_the_deadline(drip_server) -> None:
