@@ -422,8 +422,8 @@ class Fetcher:
             except requests.exceptions.RequestException as exc:
                 raise FetchError(f"request failed for {url}: {exc}", error_class=type(exc).__name__,
                                  retryable=False) from exc
-            try:
-                with response:
+            with response:
+                try:  # the watch ends before the connection goes back to the pool, never after
                     status = response.status_code
                     lowered = {k.lower(): v for k, v in response.headers.items()}
                     if status in REDIRECT_CODES or status == 304:
@@ -436,8 +436,8 @@ class Fetcher:
                                          http_status=status, retry_after=retry_after)
                     body = self._read_body(response, url, max_bytes or policy.max_bytes, watch)
                     return _Response(status, lowered, body, url)
-            finally:
-                watch.finish()
+                finally:
+                    watch.finish()
 
     def _read_body(self, response: requests.Response, url: str, max_bytes: int, watch: _DeadlineWatch) -> bytes:
         declared = response.headers.get("content-length", "")
