@@ -261,7 +261,11 @@ def build_catalog(stix: str | Path, attack_version: str | None = None) -> Attack
     version = attack_version or _guess_version(objects, name)
     data = MitreAttackData(src=MemoryStore(stix_data=objects, allow_custom=True))
 
-    matrix = data.get_matrices(remove_revoked_deprecated=True)[0]
+    matrices = data.get_matrices(remove_revoked_deprecated=True)
+    if not matrices:
+        raise ValueError(f"{name} holds no ATT&CK matrix ({len(objects)} STIX objects): is it an ATT&CK "
+                         "Enterprise bundle (enterprise-attack.json)?")
+    matrix = matrices[0]
     tactic_objs = {t["id"]: t for t in data.get_tactics(remove_revoked_deprecated=True)}
     tactics = [
         Tactic(

@@ -388,3 +388,16 @@ def test_an_ingest_refused_by_another_writer_says_so_before_starting_a_flow_run(
         result = invoke("ingest", str(SAMPLES / "2026-cloud-bec.txt"), "--db", str(db_file))
     assert result.exit_code == 1 and "another ingest" in result.output and "Traceback" not in result.output
     assert not db_file.exists() and writer_busy(db_file) is None  # nothing written; the lock is free again
+
+
+def test_attack_update_from_a_bundle_without_a_matrix_is_a_clear_error(tmp_path) -> None:
+    bundle = tmp_path / "not-attack.json"
+    bundle.write_text(json.dumps({"type": "bundle", "id": "bundle--0b6b7ac5-1f1d-4a5c-9c4a-4d2b0c1f0e11",
+                                  "objects": [{"type": "identity", "spec_version": "2.1",
+                                               "id": "identity--c78cb6e5-0c4b-4611-8297-d1b8b55e40b5",
+                                               "created": "2020-01-01T00:00:00.000Z",
+                                               "modified": "2020-01-01T00:00:00.000Z",
+                                               "name": "Someone", "identity_class": "organization"}]}))
+    out = tmp_path / "catalog.json"
+    result = invoke("attack", "update", "--stix", str(bundle), "--attack-version", "99.0", "--out", str(out))
+    assert result.exit_code == 1 and "holds no ATT&CK matrix" in result.output and not out.exists()
