@@ -53,6 +53,14 @@ def build_schedule(cron: str | None, interval: float | None) -> Schedule:
     return Interval(timedelta(seconds=interval))
 
 
+def check_deployment_name(name: str) -> str:
+    """A deployment name ``serve`` can register: not empty, and without the ``/`` that separates it from the flow's."""
+    if not name.strip() or "/" in name or name != name.strip():
+        raise ScheduleError(f"invalid deployment name {name!r}: give a word such as 'nightly' or 'hourly-feeds' "
+                            "(no '/', no leading or trailing spaces)")
+    return name
+
+
 def describe(schedule: Schedule) -> str:
     """The schedule in words, for the terminal."""
     if schedule.cron:

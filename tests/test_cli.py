@@ -138,8 +138,9 @@ def test_end_to_end_over_the_shared_reports(tmp_path, monkeypatch) -> None:
     assert [(s.rsplit("/", 1)[-1], c) for s, c in failures] == [
         ("2021_GroupIB_Big_Airline_Heist_APT41.pdf", "NoTextLayer")]
 
-    again = invoke("ingest", str(REPORTS), "--db", str(db_file))  # within the retry delay: the failure waits
-    assert "0 new, 28 unchanged" in again.output and "0 failed" in again.output
+    again = invoke("ingest", str(REPORTS), "--db", str(db_file), "--top", "0")  # within the retry delay: the
+    assert "0 new, 28 unchanged" in again.output and "0 failed" in again.output  # failure waits
+    assert "techniques over" not in again.output  # --top 0: no table, not an empty one
     assert "1 failed before and not due yet" in again.output
     listed = invoke("failures", "--db", str(db_file))
     assert "2021_GroupIB_Big_Airline_Heist_APT41.pdf" in listed.output and "retry after" in listed.output
@@ -262,6 +263,8 @@ def test_sql_sees_the_warehouse_and_nothing_else(sample_warehouse, tmp_path) -> 
     assert invoke("sql", "  ", "--db", str(sample_warehouse)).exit_code == 1
     result = invoke("sql", "select a from (values (1), (NULL)) t(a)", "--db", str(sample_warehouse))
     assert result.exit_code == 0 and result.output.split() == ["a", "─", "1"]  # an INTEGER column with a NULL
+    result = invoke("sql", "select 1 as a; select 2 as b", "--db", str(sample_warehouse))
+    assert result.exit_code == 1 and "one statement at a time" in result.output  # not only the last one's result
 
 
 def test_csv_files_hold_lists_as_items_not_array_text(sample_warehouse, tmp_path) -> None:

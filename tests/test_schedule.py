@@ -117,8 +117,9 @@ def test_serve_runs_ingest_on_its_schedule(prefect_api: str, launch: Callable[..
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_RUNNER_POLL_FREQUENCY": "2",
            "PREFECT_LOGGING_LEVEL": "INFO"}
     exports = tmp_path / "exports"
-    serve = launch("serve", [sys.executable, "-c", SERVE, str(manifest), "--interval", "5", "--db", str(db),
-                             "--export-dir", str(exports), "--export-limit", "5"], env, tmp_path)
+    name = "samples-every-5s"  # not the default: a second schedule gets a deployment of its own
+    serve = launch("serve", [sys.executable, "-c", SERVE, str(manifest), "--interval", "5", "--name", name,
+                             "--db", str(db), "--export-dir", str(exports), "--export-limit", "5"], env, tmp_path)
     log = tmp_path / "serve.log"
 
     deadline = time.monotonic() + RUN_TIMEOUT
@@ -127,7 +128,7 @@ def test_serve_runs_ingest_on_its_schedule(prefect_api: str, launch: Callable[..
         assert serve.poll() is None, f"serve exited with {serve.returncode}:\n{tail(log)}"
         assert time.monotonic() < deadline, f"no scheduled run finished in {RUN_TIMEOUT:g} s:\n{tail(log)}"
         time.sleep(2)
-        served = deployment(prefect_api, DEPLOYMENT_NAME)
+        served = deployment(prefect_api, name)
         if served:
             finished = api(prefect_api, "/flow_runs/filter", {"flow_runs": {
                 "deployment_id": {"any_": [served["id"]]},
@@ -140,7 +141,8 @@ def test_serve_runs_ingest_on_its_schedule(prefect_api: str, launch: Callable[..
                                     "wait": 0.0, "export_dir": str(exports), "export_limit": 5}
     interrupt(serve)
     assert serve.returncode is not None
-    assert deployment(prefect_api, DEPLOYMENT_NAME)["paused"]  # stopping serve pauses the schedule
+    assert deployment(prefect_api, name)["paused"]  # stopping serve pauses the schedule
+    assert deployment(prefect_api, DEPLOYMENT_NAME) is None
 
     with wh.connect(db, read_only=True) as con:
         reports = con.execute("SELECT count(*) FROM reports").fetchone()[0]
@@ -152,7 +154,7 @@ def test_serve_runs_ingest_on_its_schedule(prefect_api: str, launch: Callable[..
     with open(exports / "top-techniques.csv", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 5
     output = log.read_text()
-    assert prefect_api in output and f"breachminer-ingest/{DEPLOYMENT_NAME}" in output and "every 5 s" in output
+    assert prefect_api in output and f"breachminer-ingest/{name}" in output and "every 5 s" in output
 
 
 def test_prefect_yaml_deploys_the_nightly_deployment(prefect_api: str, launch: Callable[..., subprocess.Popen],
@@ -175,6 +177,7 @@ def test_prefect_yaml_deploys_the_nightly_deployment(prefect_api: str, launch: C
 @pytest.mark.parametrize(("args", "message"), [
     (["--cron", "0 3 * *"], "invalid cron expression '0 3 * *': expected five fields"),
     ([], "give exactly one schedule"),
+    (["--interval", "60", "--name", "a/b"], "invalid deployment name 'a/b'"),
 ])
 def test_serve_refuses_a_bad_schedule_before_starting_anything(tmp_path: Path, args: list[str],
                                                                message: str) -> None:

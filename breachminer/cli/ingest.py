@@ -35,7 +35,7 @@ def ingest(
         help="folders, files (.pdf .html .txt) or manifest CSVs [default: reports_corpus/sources.csv]",
         show_default=False)] = None,
     workers: Annotated[int | None, typer.Option(help="parallel worker processes [default: 1]")] = None,
-    top_n: Annotated[int, typer.Option("--top", help="techniques to show after the run")] = 10,
+    top_n: Annotated[int, typer.Option("--top", min=0, help="techniques to show after the run (0: none)")] = 10,
     retry_failed: RetryFailedOption = False,
     allow_private: AllowPrivateOption = None,
     ignore_robots: IgnoreRobotsOption = False,
@@ -129,7 +129,8 @@ def ingest(
             failed = failed.groupby(["stage", "error_class"], as_index=False).agg(
                 n=("source", "size"), example=("source", "first"), message=("message", "first"))
         print_frame(failed, title)
-    print_frame(frame, f"Top {len(frame)} techniques over {total} reports (parent level)")
+    if top_n:
+        print_frame(frame, f"Top {len(frame)} techniques over {total} reports (parent level)")
     if all_failed(result):
         err_console.print("[red]nothing loaded: every source tried failed[/red] (exit status 1)")
         raise typer.Exit(1)

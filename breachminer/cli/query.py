@@ -124,6 +124,10 @@ def sql(
     try:
         with wh.connect(db_path(db), read_only=True) as con:
             wh.confine(con)
+            statements = con.extract_statements(query)
+            if len(statements) > 1:
+                fail(f"one statement at a time: the query holds {len(statements)} (run each with its own "
+                     "`breachminer sql`, or join them into one SELECT)")
             result = con.execute(query)
             if result.description is None:
                 fail("the statement returned no rows to show (a SELECT, DESCRIBE or SHOW does)")

@@ -36,6 +36,9 @@ def serve(
     wait: WaitOption = 0.0,
     export_dir: ExportDirOption = None,
     export_limit: ExportLimitOption = 50,
+    name: Annotated[str, typer.Option(help="deployment name (breachminer-ingest/NAME); give each schedule or "
+                                           "warehouse its own, or two serve processes share one deployment")
+                    ] = "nightly",
     port: Annotated[int, typer.Option(help="loopback port of the Prefect server started when $PREFECT_API_URL "
                                            "is unset")] = 4200,
     db: DbOption = None,
@@ -50,10 +53,10 @@ def serve(
     """
     from extractors.sources import SourceError, collect_sources
     from flows.schedule import (
-        DEPLOYMENT_NAME,
         ApiUnavailable,
         ScheduleError,
         build_schedule,
+        check_deployment_name,
         describe,
         ensure_api,
         serve_ingest,
@@ -62,6 +65,7 @@ def serve(
 
     try:
         schedule = build_schedule(cron, interval)
+        check_deployment_name(name)
     except ScheduleError as exc:
         fail(str(exc))
     if not inputs:
@@ -82,12 +86,12 @@ def serve(
     try:
         ui = f" (UI: {api_url.removesuffix('/api')})" if api_url.endswith("/api") else ""
         console.print(f"Prefect API: {api_url}{ui}{' — started here' if server else ''}")
-        console.print(f"deployment [bold]breachminer-ingest/{DEPLOYMENT_NAME}[/bold], {describe(schedule)}: "
+        console.print(f"deployment [bold]breachminer-ingest/{name}[/bold], {describe(schedule)}: "
                       f"{len(inputs)} input(s) → {target}"
                       + (f"; exports → {export_dir.expanduser().resolve()}" if export_dir else ""))
         console.print("Keep this running: scheduled runs execute here. Ctrl-C stops serving and pauses the "
                       f"schedule{', and stops the Prefect server' if server else ''}.")
-        serve_ingest(inputs, str(target), cron, interval, api_url=api_url, retry_failed=retry_failed,
+        serve_ingest(inputs, str(target), cron, interval, name=name, api_url=api_url, retry_failed=retry_failed,
                      allow_private=allow_private, offline=offline, respect_robots=False if ignore_robots else None,
                      wait=wait, export_dir=str(export_dir.expanduser().resolve()) if export_dir else None,
                      export_limit=export_limit if export_dir else None)
