@@ -20,6 +20,7 @@ the version. So after an upgrade the warehouse does not mix two extractions eith
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -247,7 +248,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         failures = wh.open_failures(con)
         rereads = wh.texts_to_reread(con, TEXT_KEY, EXTRACTION_VERSION)  # source → report an older extraction made
         refusals_lifted = {row.source for row in wh.failures_frame(con).itertuples()
-                           if _refusal_lifted(row.stage, row.error_class, policy)}
+                           if _refusal_lifted(row.stage, row.error_class, row.message, policy, settings)}
         states = wh.fetch_states(con)
         wh.start_run(con, run_id, str(flow_run.id) if flow_run else None, list(inputs), len(items))
 
@@ -367,14 +368,27 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
     return {"run_id": run_id, **counts}
 
 
-def _refusal_lifted(stage: str, error_class: str, policy: FetchPolicy) -> bool:
-    """True for a failure that was a refusal by a setting the current ``policy`` no longer applies (a
-    private or loopback address, now allowed; robots.txt, now ignored): fetching again cannot meet the
-    same refusal, so it is due now, whatever its backoff or attempts."""
-    if stage != "fetch":
-        return False
-    return (error_class == "PrivateAddress" and policy.allow_private) or (
-        error_class in ("RobotsDisallowed", "RobotsUnavailable") and not policy.respect_robots)
+def _refusal_lifted(stage: str, error_class: str, message: str, policy: FetchPolicy, settings: Settings) -> bool:
+    """True for a failure that was a refusal by a setting the current run no longer applies, so that trying
+    again cannot meet the same refusal and it is due now, whatever its backoff or attempts: a private or
+    loopback address, now allowed; robots.txt, now ignored; a size over a ``BREACHMINER_MAX_BYTES`` limit
+    that is now higher; an image-only PDF refused because OCR was off or Tesseract missing, now on and found."""
+    if stage == "fetch" and ((error_class == "PrivateAddress" and policy.allow_private) or (
+            error_class in ("RobotsDisallowed", "RobotsUnavailable") and not policy.respect_robots)):
+        return True
+    if error_class in ("BodyTooLarge", "DocumentTooLarge"):
+        limit = _REFUSED_SIZE_LIMIT.search(message)
+        return limit is not None and settings.max_bytes > int(limit.group(1).replace(",", ""))
+    if error_class == "NoTextLayer":
+        return settings.ocr.enabled and (OCR_OFF in message or (
+            OCR_MISSING in message and settings.ocr.command() is not None))
+    return False
+
+
+# the words of the refusals (extractors.fetch, extractors.pipeline.read_local, extractors.documents._ocr_pages)
+_REFUSED_SIZE_LIMIT = re.compile(r"over the ([\d,]+)-byte limit \(BREACHMINER_MAX_BYTES\)")
+OCR_OFF = "OCR is off (BREACHMINER_OCR=0)"
+OCR_MISSING = "OCR needs Tesseract"
 
 
 def _export(db_path: str, directory: Path, limit: int) -> tuple[list[str], str | None]:

@@ -71,6 +71,22 @@ def test_a_robots_refusal_is_retried_with_robots_ignored_even_when_given_up(db_f
     assert failure_rows(db_file) == [("RobotsDisallowed", 1, True)]
 
 
+def test_a_size_refusal_is_retried_at_once_when_the_limit_is_raised(tmp_path, db_file, quick_env,
+                                                                     monkeypatch) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "2026-cloud-bec.txt", folder / "report.txt")  # 17 kB each
+    with LoopbackServer({"served.html": SAMPLES / "2025-ransomware-manufacturing.html"}) as server:
+        sources = [str(folder), f"{server.url}/files/served.html"]
+        monkeypatch.setenv("BREACHMINER_MAX_BYTES", "1000")
+        refused = run_ingest(sources, str(db_file), workers=1, allow_private=True)
+        same_limit = run_ingest(sources, str(db_file), workers=1, allow_private=True)
+        monkeypatch.setenv("BREACHMINER_MAX_BYTES", "100000")
+        raised = run_ingest(sources, str(db_file), workers=1, allow_private=True)
+    assert (refused["failed"], same_limit["deferred"], raised["new"], raised["deferred"]) == (2, 2, 2, 0)
+    assert sorted(failure_rows(db_file)) == [("BodyTooLarge", 1, True), ("DocumentTooLarge", 1, True)]
+
+
 # ---------------------------------------------------------------- B. revisions in the summary line
 
 

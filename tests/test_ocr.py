@@ -143,22 +143,28 @@ def test_a_few_picture_pages_in_a_text_report_are_not_ocrd() -> None:
 
 @needs_tesseract
 @pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize(("setting", "says"), [
+    ("BREACHMINER_TESSERACT", "apt-get install tesseract-ocr"),  # Tesseract missing, then installed
+    ("BREACHMINER_OCR", "OCR is off (BREACHMINER_OCR=0)"),       # OCR off, then on
+])
 def test_ingest_records_a_scan_it_cannot_read_and_a_later_run_with_tesseract_loads_it(
-        tmp_path, db_file, monkeypatch, scanned_sample) -> None:
+        tmp_path, db_file, monkeypatch, scanned_sample, setting, says) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "scan.pdf").write_bytes(scanned_sample)
-    monkeypatch.setenv("BREACHMINER_TESSERACT", str(tmp_path / "no-tesseract-here"))
+    monkeypatch.setenv("BREACHMINER_RETRY_DELAY", "3600")
+    monkeypatch.setenv(setting, str(tmp_path / "no-tesseract-here") if setting == "BREACHMINER_TESSERACT" else "0")
     first = run_ingest([str(folder)], str(db_file), workers=1)
     assert (first["new"], first["failed"]) == (0, 1)
     with wh.connect(db_file, read_only=True) as con:
         stage, error_class, message = con.execute("SELECT stage, error_class, message FROM failures").fetchone()
     assert (stage, error_class) == ("extract", "NoTextLayer")
-    assert "apt-get install tesseract-ocr" in message
+    assert says in message
+    assert run_ingest([str(folder)], str(db_file), workers=1)["deferred"] == 1  # unchanged setting: backoff holds
 
-    monkeypatch.delenv("BREACHMINER_TESSERACT")
-    second = run_ingest([str(folder)], str(db_file), workers=1, retry_failed=True)
-    assert (second["new"], second["failed"]) == (1, 0)
+    monkeypatch.delenv(setting)  # the refusal is lifted: retried at once, without --retry-failed
+    second = run_ingest([str(folder)], str(db_file), workers=1)
+    assert (second["new"], second["failed"], second["deferred"]) == (1, 0, 0)
     with wh.connect(db_file, read_only=True) as con:
         notes, kind = con.execute("SELECT notes, kind FROM reports").fetchone()
         resolved = con.execute("SELECT resolved_at IS NOT NULL FROM failures").fetchone()[0]
