@@ -94,6 +94,10 @@ def test_time_decayed_prevalence_weighs_recent_reports_more(con) -> None:
     slow = dict(con.execute("SELECT technique_id, decayed_share FROM technique_prevalence_decayed("
                             "half_life_years := 1000) WHERE level = 'parent'").fetchall())
     assert abs(slow["T1486"] - 0.5) < 0.01
+    # the half-life is a column of its own name (DuckDB would otherwise name it after the value: "3.0")
+    assert con.execute("SELECT DISTINCT half_life_years FROM technique_prevalence").fetchall() == [(3.0,)]
+    assert con.execute("SELECT DISTINCT half_life_years FROM technique_prevalence_decayed(half_life_years := 1)"
+                       ).fetchall() == [(1,)]
     top = wh.top_techniques(con, 5, half_life=3)
     assert top["technique_id"].tolist() == ["T1059", "T1486"] and top["rank"].tolist() == [1, 2]
     assert top["decayed_share"].tolist() == [rows["T1059"][3], rows["T1486"][3]]
@@ -283,3 +287,35 @@ def test_a_warehouse_older_than_the_advice_column_gains_it(db_file, catalog) -> 
     with wh.connect(db_file) as con:  # the next write adds the column (NULL: not assessed) and the views
         assert con.execute("SELECT advice FROM sentences").fetchall() == [(None,)]
         assert wh.evidence(con, "T1486")["counted"].tolist() == [True]
+
+
+def test_the_readme_documents_every_view_column_and_no_other(con) -> None:
+    """The README's warehouse section is the contract for SQL users: each view's paragraph names exactly
+    the view's columns (besides other tables and views it mentions)."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## The warehouse (DuckDB)"):]
+    from breachminer.cli import app
+
+    commands = {command.name or command.callback.__name__ for command in app.registered_commands}
+    relations = {name for (name,) in con.execute(
+        "SELECT table_name FROM information_schema.tables UNION SELECT 'technique_prevalence_decayed'").fetchall()}
+    relations |= commands  # `ingest` and `prioritize` refresh a table
+    views = [name for (name,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW' ORDER BY 1").fetchall()]
+    paragraphs = {m.group(1): m.group(2) for m in re.finditer(r"^\*\*`(\w+)`\*\*(.*?)(?:\n\n|\Z)", section,
+                                                               re.MULTILINE | re.DOTALL)}
+    assert sorted(paragraphs) == views
+    for view, text in paragraphs.items():
+        named: list[str] = []
+        for token in re.findall(r"`(_[a-z0-9_]+|[a-z][a-z0-9_]*)`", text):  # `…_50pct` / `_80pct`: a suffix
+            named.append(named[-1].rsplit("_", 1)[0] + token if token.startswith("_") else token)
+        columns = [name for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [view]).fetchall()]
+        if not set(named) - relations:  # "the `reports` rows that count": that table's columns
+            [table] = set(named) & relations - {view}
+            named = [name for (name,) in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()]
+        assert set(columns) - set(named) == set(), f"{view}: columns the README does not name"
+        assert set(named) - relations - set(columns) == set(), f"{view}: named in the README, no such column"

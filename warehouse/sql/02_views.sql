@@ -138,7 +138,7 @@ SELECT per.level, per.technique_id, per.technique_name, per.tactics, per.n_repor
        round(per.weight / total.w, 4) AS decayed_share,
        round(per.weight / total.w - per.n_reports / total.n, 4) AS trend,
        rank() OVER (PARTITION BY per.level ORDER BY per.weight DESC) AS rank,
-       per.last_published, total.newest AS reference_date, half_life_years
+       per.last_published, total.newest AS reference_date, half_life_years AS half_life_years
 FROM per, total;
 
 CREATE OR REPLACE VIEW technique_prevalence AS
