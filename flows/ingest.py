@@ -24,6 +24,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -151,12 +152,13 @@ def _load(db_path: str, pending: Pending, analysis: DocumentAnalysis,
         manifest_title=item.title, manifest_publisher=item.publisher, manifest_published=item.published,
         etag=state.etag if state else None, last_modified=state.last_modified if state else None,
     )
+    published, publication_notes = _publication(item, doc.published)
     report = wh.ReportRow(
         report_id=analysis.text_sha256[:16],
         text_sha256=analysis.text_sha256,
         title=item.title or doc.title or _document_name(item),
         publisher=item.publisher or doc.publisher,
-        published=item.published or doc.published,
+        published=published,
         published_year=item.published_year,
         kind=doc.kind,
         n_chars=len(doc.text),
@@ -164,7 +166,7 @@ def _load(db_path: str, pending: Pending, analysis: DocumentAnalysis,
         minhash=analysis.minhash,
         first_source=item.location,
         tagger_versions=analysis.tagger_versions,
-        notes=(*doc.notes, *item.notes),
+        notes=(*doc.notes, *item.notes, *publication_notes),
     )
     with wh.connect(db_path) as con:
         same_text = wh.report_id_for_text(con, analysis.text_sha256)
@@ -366,6 +368,18 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         wh.finish_run(con, run_id, counts)
     logger.info("ingest %s: %s", run_id, counts)
     return {"run_id": run_id, **counts}
+
+
+def _publication(item: SourceItem, document_date: date | None) -> tuple[date | None, tuple[str, ...]]:
+    """The report's publication date: the manifest's; else the document's own, unless the manifest gives
+    only a year and the document's date falls in another (the manifest wins, and the date it overrules is
+    noted), so that every view files the report under the same year."""
+    if item.published is not None or document_date is None:
+        return item.published, ()
+    if item.published_year is not None and document_date.year != item.published_year:
+        return None, (f"document date {document_date.isoformat()} set aside: the manifest says "
+                      f"{item.published_year}",)
+    return document_date, ()
 
 
 def _refusal_lifted(stage: str, error_class: str, message: str, policy: FetchPolicy, settings: Settings) -> bool:

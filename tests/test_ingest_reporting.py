@@ -183,3 +183,27 @@ def test_readable_or_empty_published_values_are_not_noted(tmp_path, value) -> No
     manifest.write_text(f"url,published\nr.txt,{value}\n")
     [item] = read_manifest(manifest)
     assert item.invalid_published is None and item.notes == ()
+
+
+def test_a_manifest_year_sets_aside_a_document_date_in_another_year(tmp_path, db_file, quick_env) -> None:
+    """The manifest wins: a year-only value keeps the document's date only when it falls in that year, so that
+    `published` and `published_year` never file one report under two years."""
+    for name in ("2023-linux-cryptojacking.txt", "2026-cloud-bec.txt"):  # "Published: 2023-08-22" / 2026-02-09
+        shutil.copy(SAMPLES / name, tmp_path / name)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("url,published\n2023-linux-cryptojacking.txt,2019\n2026-cloud-bec.txt,2026\n")
+    run_ingest([str(manifest)], str(db_file), workers=1)
+    with wh.connect(db_file, read_only=True) as con:
+        rows = con.execute("SELECT published, published_year, notes FROM reports ORDER BY published_year").fetchall()
+        years = con.execute("SELECT DISTINCT year FROM report_techniques ORDER BY 1").fetchall()
+    assert [(str(p) if p else None, y, n) for p, y, n in rows] == [
+        (None, 2019, "document date 2023-08-22 set aside: the manifest says 2019"),
+        ("2026-02-09", 2026, None)]
+    assert years == [(2019,), (2026,)]
+
+    # a warehouse written before the rule holds both; the next read-write connection sets the date aside
+    with wh.connect(db_file) as con:
+        con.execute("UPDATE reports SET published = DATE '2023-08-22', notes = NULL WHERE published_year = 2019")
+    with wh.connect(db_file) as con:
+        assert con.execute("SELECT published, notes FROM reports WHERE published_year = 2019").fetchone() == (
+            None, "document date 2023-08-22 set aside: the manifest says 2019")

@@ -199,3 +199,11 @@ CREATE TABLE IF NOT EXISTS priority_signal (
 CREATE TABLE IF NOT EXISTS priority_detections (
     technique_id     VARCHAR    -- a technique the user detects already (a parent: all of it)
 );
+
+-- A manifest that gives only a year wins over the document's own date in another year (warehouses
+-- written before that rule kept both, so views filed the report under two years): set the date aside.
+UPDATE reports
+SET notes = concat_ws('; ', notes, 'document date ' || strftime(published, '%Y-%m-%d')
+                                   || ' set aside: the manifest says ' || published_year),
+    published = NULL
+WHERE published IS NOT NULL AND published_year IS NOT NULL AND year(published) <> published_year;
