@@ -16,7 +16,7 @@ The mentions themselves are kept, so the evidence stays traceable.
 With the mention scores (id 0.97; names strong 0.85 / default 0.7 / weak 0.45; lexicon fidelity
 high 0.95 / medium 0.7 / low 0.4) this means: an explicit ID, an ordinary technique name or a
 medium/high-fidelity observable counts alone; a weak name ("phishing", "proxy") or a low-fidelity
-observable (bare "powershell") needs a second sentence or a second method.
+observable ("powershell.exe", "net user") needs a second sentence or a second method.
 
 Calibrated on the 121 TRAM annotated reports that are not held out (``models/heldout_reports.txt``),
 report level, parent techniques, micro-averaged over the techniques TRAM annotates: the previous rule

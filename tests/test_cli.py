@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import pytest
 from conftest import EMPTY_PAGE_PDF, REPORTS, SAMPLES, STIX, needs_shared
@@ -25,16 +26,29 @@ def invoke(*args: str):
     return result
 
 
+def test_help_shows_the_defaults_written_into_it() -> None:
+    """A hand-written "[default: …]" is Rich markup unless escaped: --help showed nothing in its place."""
+    wide = {"COLUMNS": "200"}
+    ingest = " ".join(runner.invoke(app, ["ingest", "--help"], env=wide).output.split())
+    for default in ("[default: reports_corpus/sources.csv]", "[default: $BREACHMINER_WORKERS or 1]",
+                    "[default: $BREACHMINER_DB or ./breachminer.duckdb]", "[default: $BREACHMINER_OFFLINE or online]"):
+        assert default in ingest
+    tag = " ".join(runner.invoke(app, ["tag", "--help"], env=wide).output.split())
+    assert "[default: 1, or 3 with --json]" in tag
+
+
 def test_tag_json_one_line_per_document(tmp_path) -> None:
     scan = tmp_path / "scan.pdf"
     scan.write_bytes(EMPTY_PAGE_PDF)
     docs = [SAMPLES / "2024-espionage-supply-chain.pdf", SAMPLES / "2025-ransomware-manufacturing.html",
-            SAMPLES / "2026-cloud-bec.txt", scan]
+            SAMPLES / "2026-cloud-bec.txt", scan, tmp_path / "missing.pdf"]
     result = invoke("tag", *map(str, docs), "--json")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["source"] for line in lines] == list(map(str, docs))
-    assert result.exit_code == 1  # one document failed
+    assert result.exit_code == 1  # two documents failed; the others are tagged
     assert lines[3]["error"]["class"] == "NoTextLayer"
+    assert lines[4]["error"] == {"stage": "read", "class": "FileNotFoundError",
+                                 "message": f"[Errno 2] No such file or directory: '{docs[4]}'"}
     pdf = {t["id"]: t for t in lines[0]["techniques"]}
     assert {"T1195.002", "T1574.001", "T1053.005"} <= set(pdf)  # incl. revoked T1574.002 and "T1053 .005"
     item = pdf["T1195.002"]
@@ -404,3 +418,16 @@ def test_attack_update_from_a_bundle_without_a_matrix_is_a_clear_error(tmp_path)
     out = tmp_path / "catalog.json"
     result = invoke("attack", "update", "--stix", str(bundle), "--attack-version", "99.0", "--out", str(out))
     assert result.exit_code == 1 and "holds no ATT&CK matrix" in result.output and not out.exists()
+
+
+@pytest.mark.parametrize(("verbose", "quiet"), [(None, True), ("0", True), ("false", True), ("1", False)])
+def test_prefect_logs_show_only_when_verbose(monkeypatch, verbose, quiet) -> None:
+    from breachminer.cli.common import quiet_prefect
+
+    monkeypatch.delenv("PREFECT_LOGGING_LEVEL", raising=False)
+    if verbose is None:
+        monkeypatch.delenv("BREACHMINER_VERBOSE", raising=False)
+    else:
+        monkeypatch.setenv("BREACHMINER_VERBOSE", verbose)
+    quiet_prefect()
+    assert (os.environ.get("PREFECT_LOGGING_LEVEL") == "WARNING") is quiet  # BREACHMINER_VERBOSE=0 is quiet too

@@ -17,7 +17,7 @@ app = typer.Typer(help="The ATT&CK catalog.", no_args_is_help=True)
 @app.command("update")
 def update(
     stix: Annotated[str, typer.Option(help="ATT&CK Enterprise STIX bundle: .json, .json.gz or an https URL")],
-    out: Annotated[Path | None, typer.Option(help="where to write [default: $BREACHMINER_HOME/attack-catalog.json]")]
+    out: Annotated[Path | None, typer.Option(help="where to write \\[default: $BREACHMINER_HOME/attack-catalog.json]")]
     = None,
     attack_version: Annotated[str | None, typer.Option(help="ATT&CK version, if the bundle does not say")] = None,
 ) -> None:

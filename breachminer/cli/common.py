@@ -19,7 +19,7 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help="DuckDB warehouse file [default: $BREACHMINER_DB or ./breachminer.duckdb]",
+    typer.Option("--db", help="DuckDB warehouse file \\[default: $BREACHMINER_DB or ./breachminer.duckdb]",
                  show_default=False),
 ]
 
@@ -29,15 +29,15 @@ RetryFailedOption = Annotated[bool, typer.Option(
     "--retry-failed", help="retry every failed source at once, even given-up ones")]
 AllowPrivateOption = Annotated[bool | None, typer.Option(
     "--allow-private/--no-allow-private", help="fetch from private/loopback addresses "
-    "[default: $BREACHMINER_ALLOW_PRIVATE or no]", show_default=False)]
+    "\\[default: $BREACHMINER_ALLOW_PRIVATE or no]", show_default=False)]
 IgnoreRobotsOption = Annotated[bool, typer.Option("--ignore-robots", help="do not obey robots.txt")]
 OfflineOption = Annotated[bool | None, typer.Option(
     "--offline/--online", help="no network: URLs come from the raw cache or are skipped "
-    "[default: $BREACHMINER_OFFLINE or online]", show_default=False)]
+    "\\[default: $BREACHMINER_OFFLINE or online]", show_default=False)]
 WaitOption = Annotated[float, typer.Option(help="seconds to wait for another run writing the same warehouse")]
 ExportDirOption = Annotated[Path | None, typer.Option(
-    "--export-dir", help="after the run, write the top techniques and priorities there (CSV files and Navigator "
-                         "layers, each replaced whole)", show_default=False)]
+    "--export-dir", help="after the run, write the top techniques and priorities there (CSV files, Navigator "
+                         "layers and summary.html, each replaced whole)", show_default=False)]
 ExportLimitOption = Annotated[int, typer.Option("--export-limit", min=1, help="techniques in each export")]
 
 
@@ -145,6 +145,6 @@ def _fmt(value: Any) -> str:
 
 def quiet_prefect() -> None:
     """Keep Prefect's own logging off the terminal unless asked for (BREACHMINER_VERBOSE=1)."""
-    if not os.environ.get("BREACHMINER_VERBOSE"):
+    if os.environ.get("BREACHMINER_VERBOSE", "0").strip().lower() in ("", "0", "false", "no", "off"):
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

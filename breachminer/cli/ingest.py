@@ -32,9 +32,10 @@ DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "reports_corpus" / "sourc
 
 def ingest(
     inputs: Annotated[list[str] | None, typer.Argument(
-        help="folders, files (.pdf .html .txt) or manifest CSVs [default: reports_corpus/sources.csv]",
+        help="folders, files (.pdf .html .txt) or manifest CSVs \\[default: reports_corpus/sources.csv]",
         show_default=False)] = None,
-    workers: Annotated[int | None, typer.Option(help="parallel worker processes [default: 1]")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="parallel worker processes \\[default: $BREACHMINER_WORKERS or 1]")] = None,
     top_n: Annotated[int, typer.Option("--top", min=0, help="techniques to show after the run (0: none)")] = 10,
     retry_failed: RetryFailedOption = False,
     allow_private: AllowPrivateOption = None,
@@ -144,10 +145,11 @@ def all_failed(result: dict[str, Any]) -> bool:
 
 
 def tag(
-    paths: Annotated[list[Path], typer.Argument(help=".pdf, .html or .txt documents", exists=True, dir_okay=False)],
+    paths: Annotated[list[Path], typer.Argument(
+        help=".pdf, .html or .txt documents (one that cannot be read is reported and the others are tagged)")],
     as_json: Annotated[bool, typer.Option("--json", help="one JSON line per document")] = False,
     evidence: Annotated[int | None, typer.Option(
-        min=0, help="evidence sentences per technique, strongest first [default: 1, or 3 with --json]",
+        min=0, help="evidence sentences per technique, strongest first \\[default: 1, or 3 with --json]",
         show_default=False)] = None,
 ) -> None:
     """Tag documents without a database: the techniques each one supports, with evidence.

@@ -12,7 +12,7 @@ from breachminer.cli.common import DbOption, compact_table, console, db_path, er
 from breachminer.settings import get_settings
 
 DataOption = Annotated[Path | None, typer.Option(
-    "--data", help="folder laid out like ../shared/data (attack/, tram/) [default: ../shared/data if present]",
+    "--data", help="folder laid out like ../shared/data (attack/, tram/) \\[default: ../shared/data if present]",
     show_default=False)]
 
 
@@ -34,7 +34,7 @@ def _data_dir(option: Path | None) -> Path:
 
 def train(
     data: DataOption = None,
-    out: Annotated[Path | None, typer.Option(help="model folder [default: models/artifacts]")] = None,
+    out: Annotated[Path | None, typer.Option(help="model folder \\[default: models/artifacts]")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 20261127,
 ) -> None:
     """Train the technique classifier (seeded, thresholds cross-validated by report) and write the artifact.
@@ -61,7 +61,7 @@ def train(
 def evaluate(
     data: DataOption = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the results to this JSON file")] = None,
-    model_dir: Annotated[Path | None, typer.Option(help="model folder [default: the shipped model]")] = None,
+    model_dir: Annotated[Path | None, typer.Option(help="model folder \\[default: the shipped model]")] = None,
     baseline: Annotated[bool, typer.Option(help="train and score the TRAM-style baseline")] = True,
     vendor: Annotated[bool, typer.Option(help="also score the vendor set (labelled by MITRE's mapping)")] = True,
     annotated: Annotated[bool, typer.Option(
@@ -309,7 +309,7 @@ def _top_techniques_table(rows: list[dict[str, Any]], methods: list[str],
 
 def retag(
     db: DbOption = None,
-    model_dir: Annotated[Path | None, typer.Option(help="model folder [default: the shipped model]")] = None,
+    model_dir: Annotated[Path | None, typer.Option(help="model folder \\[default: the shipped model]")] = None,
 ) -> None:
     """Re-tag the reports that another model, tagger or rule version decided, with the current ones.
 

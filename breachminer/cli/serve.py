@@ -25,7 +25,7 @@ from breachminer.cli.ingest import DEFAULT_CORPUS
 
 def serve(
     inputs: Annotated[list[str] | None, typer.Argument(
-        help="folders, files, manifest CSVs, feeds or URLs [default: reports_corpus/sources.csv]",
+        help="folders, files, manifest CSVs, feeds or URLs \\[default: reports_corpus/sources.csv]",
         show_default=False)] = None,
     cron: Annotated[str | None, typer.Option(help="five-field cron expression, in UTC (e.g. '0 3 * * *')")] = None,
     interval: Annotated[float | None, typer.Option(help="or: seconds between runs")] = None,
