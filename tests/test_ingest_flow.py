@@ -292,6 +292,15 @@ def test_a_run_refreshes_its_exports_and_a_failed_export_loses_nothing(tmp_path,
         assert "of 2 reports" in next(csv.DictReader(handle))["why"]
     assert "<b>2</b> reports" in (exports / "summary.html").read_text()
     assert second["export_error"] is None
+    # a file that cannot be written midway (as on a full disk) leaves the old set whole, and no partial file
+    before = {name: (exports / name).read_bytes() for name in EXPORT_FILES}
+    (exports / f".{EXPORT_FILES[-1]}.partial").mkdir()  # the last file's partial cannot be written
+    stuck = run_ingest([str(SAMPLES / "2025-ransomware-manufacturing.html")], str(db_file), workers=1,
+                       export_dir=str(exports), export_limit=3)
+    assert stuck["new"] == 1 and stuck["exported"] == [] and "IsADirectoryError" in stuck["export_error"]
+    assert {name: (exports / name).read_bytes() for name in EXPORT_FILES} == before
+    assert [path.name for path in exports.glob(".*")] == [f".{EXPORT_FILES[-1]}.partial"]  # only the obstacle
+    (exports / f".{EXPORT_FILES[-1]}.partial").rmdir()
     # an export that cannot be written (the folder is a file) is recorded; the run's report is loaded
     blocked = tmp_path / "blocked"
     blocked.write_text("not a folder")

@@ -23,6 +23,7 @@ The layer names ATT&CK techniques; it carries ATT&CK's notice (``breachminer.cat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -143,7 +144,8 @@ def write_exports(con: duckdb.DuckDBPyConnection, directory: Path, n: int = 50) 
     """The parent-level top ``n`` (as ``breachminer top -n N --csv/--layer`` writes them), the first ``n``
     priorities under the stored profile (as ``breachminer prioritize -n N --csv/--layer``) and the HTML
     summary of the first 25 (``breachminer summary``) into ``directory``; returns the files written. Each
-    file is written beside itself and renamed over the old one."""
+    file is written beside itself, and only when all are written are they renamed over the old ones: a
+    write that fails (a full disk) leaves the old set whole and no partial file behind."""
     directory.mkdir(parents=True, exist_ok=True)
     top = top_techniques(con, n)
     picks = priorities(con, n)
@@ -154,12 +156,18 @@ def write_exports(con: duckdb.DuckDBPyConnection, directory: Path, n: int = 50) 
         "priorities.layer.json": _json(priority_layer(con, picks)),
         "summary.html": html_summary(con, min(n, SUMMARY_LIMIT)),
     }
-    written = []
+    partials = {name: _partial(directory / name) for name in EXPORT_FILES}
+    try:
+        for name in EXPORT_FILES:
+            partials[name].write_text(contents[name], encoding="utf-8")
+    except BaseException:
+        for partial in partials.values():
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+        raise
     for name in EXPORT_FILES:
-        target = directory / name
-        replace_file(target, contents[name])
-        written.append(target)
-    return written
+        os.replace(partials[name], directory / name)
+    return [directory / name for name in EXPORT_FILES]
 
 
 LIST_SEPARATOR = "; "
@@ -189,9 +197,18 @@ def write_csv(frame: Any, target: Path) -> None:
 
 def replace_file(target: Path, text: str) -> None:
     """Write ``text`` beside ``target`` and rename it over ``target``: a reader sees the old file or the new one."""
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_text(text, encoding="utf-8")
+    partial = _partial(target)
+    try:
+        partial.write_text(text, encoding="utf-8")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, target)
+
+
+def _partial(target: Path) -> Path:
+    return target.with_name(f".{target.name}.partial")
 
 
 def _json(layer: dict[str, Any]) -> str:
