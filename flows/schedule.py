@@ -61,6 +61,25 @@ def check_deployment_name(name: str) -> str:
     return name
 
 
+FLOW_NAME = "breachminer-ingest"
+
+
+def check_deployment_free(api_url: str, name: str, db_path: str) -> None:
+    """Refuse to take over ``breachminer-ingest/<name>`` while another ``serve`` serves it for another
+    warehouse: serving registers the deployment again with this process's schedule and parameters, so the
+    other process's schedule would silently stop. A deployment that is paused (its ``serve`` stopped) or
+    that no runner has polled lately (``status`` NOT_READY: its process died) is free to take over."""
+    response = httpx.post(f"{api_url}/deployments/filter", timeout=10.0, json={
+        "flows": {"name": {"any_": [FLOW_NAME]}}, "deployments": {"name": {"any_": [name]}}})
+    response.raise_for_status()
+    for deployment in response.json():
+        served = (deployment.get("parameters") or {}).get("db_path")
+        if deployment.get("paused") or deployment.get("status") != "READY" or served == db_path:
+            continue
+        raise ScheduleError(f"{FLOW_NAME}/{name} is being served for another warehouse ({served}) by another "
+                            "process: give this schedule its own --name, or stop that serve first")
+
+
 def describe(schedule: Schedule) -> str:
     """The schedule in words, for the terminal."""
     if schedule.cron:

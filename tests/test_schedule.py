@@ -138,7 +138,14 @@ def test_serve_runs_ingest_on_its_schedule(prefect_api: str, launch: Callable[..
     assert run["auto_scheduled"]  # created by the schedule, not triggered by hand
     assert served["schedules"][0]["schedule"]["interval"] == 5.0
     assert served["parameters"] == {"inputs": [str(manifest)], "db_path": str(db), "retry_failed": False,
-                                    "wait": 0.0, "export_dir": str(exports), "export_limit": 5}
+                                    "wait": 3600.0, "export_dir": str(exports), "export_limit": 5}  # queues an hour
+    # a second serve under the same name for another warehouse would silently take the schedule over
+    other = subprocess.run([sys.executable, "-c", SERVE, str(manifest), "--cron", "0 3 * * *", "--name", name,
+                            "--db", str(tmp_path / "other.duckdb")], env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert other.returncode == 1, other.stdout + other.stderr
+    assert "is being served for another warehouse" in " ".join(other.stderr.split())
+    assert deployment(prefect_api, name)["schedules"][0]["schedule"]["interval"] == 5.0  # untouched
     interrupt(serve)
     assert serve.returncode is not None
     assert deployment(prefect_api, name)["paused"]  # stopping serve pauses the schedule
@@ -167,7 +174,8 @@ def test_prefect_yaml_deploys_the_nightly_deployment(prefect_api: str, launch: C
     assert nightly is not None
     assert nightly["entrypoint"] == "flows/ingest.py:ingest_flow"
     assert nightly["work_pool_name"] == "breachminer"
-    assert nightly["parameters"] == {"inputs": ["reports_corpus/sources.csv"], "db_path": None, "export_dir": None}
+    assert nightly["parameters"] == {"inputs": ["reports_corpus/sources.csv"], "db_path": None, "export_dir": None,
+                                     "wait": 3600}
     assert [(s["schedule"]["cron"], s["schedule"]["timezone"], s["active"]) for s in nightly["schedules"]] == [
         ("0 3 * * *", "UTC", True)]
     assert nightly["pull_steps"] == [

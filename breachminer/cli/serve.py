@@ -15,7 +15,6 @@ from breachminer.cli.common import (
     IgnoreRobotsOption,
     OfflineOption,
     RetryFailedOption,
-    WaitOption,
     console,
     db_path,
     fail,
@@ -33,7 +32,9 @@ def serve(
     allow_private: AllowPrivateOption = None,
     ignore_robots: IgnoreRobotsOption = False,
     offline: OfflineOption = None,
-    wait: WaitOption = 0.0,
+    wait: Annotated[float, typer.Option(
+        help="seconds a scheduled run queues behind another run writing the same warehouse (a cron ingest) "
+             "before it fails")] = 3600.0,
     export_dir: ExportDirOption = None,
     export_limit: ExportLimitOption = 50,
     name: Annotated[str, typer.Option(help="deployment name (breachminer-ingest/NAME); give each schedule or "
@@ -56,6 +57,7 @@ def serve(
         ApiUnavailable,
         ScheduleError,
         build_schedule,
+        check_deployment_free,
         check_deployment_name,
         describe,
         ensure_api,
@@ -84,6 +86,10 @@ def serve(
     except ApiUnavailable as exc:
         fail(str(exc))
     try:
+        try:
+            check_deployment_free(api_url, name, str(target))
+        except ScheduleError as exc:
+            fail(str(exc))
         ui = f" (UI: {api_url.removesuffix('/api')})" if api_url.endswith("/api") else ""
         console.print(f"Prefect API: {api_url}{ui}{' — started here' if server else ''}")
         console.print(f"deployment [bold]breachminer-ingest/{name}[/bold], {describe(schedule)}: "
