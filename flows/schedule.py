@@ -117,9 +117,11 @@ def ensure_api(host: str = "127.0.0.1", port: int = 4200, home: Path | str | Non
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     with open(log_path, "ab") as log:
         # its own session: a Ctrl-C meant for the serving process must not stop the server under it
+        # and it ends with this process, even one killed by SIGKILL (which runs no cleanup)
         process = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            preexec_fn=_end_with_parent if sys.platform == "linux" else None)
     try:
         deadline = time.monotonic() + timeout
         while not _healthy(url):
@@ -171,6 +173,15 @@ def serve_ingest(inputs: list[str], db_path: str, cron: str | None = None, inter
         ingest_flow_for().serve(
             name=name, schedules=[schedule], parameters=parameters, limit=1,
             entrypoint_type=EntrypointType.MODULE_PATH)
+
+
+def _end_with_parent() -> None:
+    """In the server's process before it starts: Linux sends it SIGTERM when the process that started it dies."""
+    import ctypes
+    import ctypes.util
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _healthy(api_url: str) -> bool:

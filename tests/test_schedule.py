@@ -207,3 +207,30 @@ def test_serve_says_when_the_configured_api_does_not_answer(tmp_path: Path) -> N
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert f"the configured Prefect API {silent} does not answer" in " ".join(result.stderr.split())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the server ends with its parent on Linux (PR_SET_PDEATHSIG)")
+def test_the_server_serve_started_ends_when_serve_is_killed(tmp_path: Path) -> None:
+    """SIGKILL runs no cleanup: the server would be left running forever, and the next serve would adopt it
+    as someone else's (and never stop it)."""
+    port = free_port()
+    starter = ("import sys, time; from flows.schedule import ensure_api; "
+               f"url, server = ensure_api(port={port}, home=sys.argv[1]); print(server.pid, flush=True); "
+               "time.sleep(600)")
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    parent = subprocess.Popen([sys.executable, "-c", starter, str(tmp_path)], env=env, cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        server_pid = int(parent.stdout.readline())
+        assert httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).status_code == 200
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and Path(f"/proc/{server_pid}").exists():
+            time.sleep(0.5)
+        assert not Path(f"/proc/{server_pid}").exists() or "zombie" in Path(f"/proc/{server_pid}/status").read_text()
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0
+    finally:
+        parent.kill()
