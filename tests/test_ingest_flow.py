@@ -215,6 +215,20 @@ def test_a_run_that_died_is_marked_crashed_by_the_next(tmp_path, db_file) -> Non
         statuses = dict(con.execute("SELECT run_id, status FROM runs").fetchall())
     assert statuses == {"dead": "crashed", result["run_id"]: "completed"}
 
+    # a run killed after it loaded a report and recorded a failure: its row says so, not NULL counts
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.txt").write_text((SAMPLES / "2023-linux-cryptojacking.txt").read_text())
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.7\n\x00 not really a pdf")
+    killed = run_ingest([str(folder)], str(db_file), workers=1)["run_id"]
+    with wh.connect(db_file) as con:  # as if killed before finish_run
+        con.execute("UPDATE runs SET status = 'running', finished_at = NULL, n_new = NULL, n_failed = NULL "
+                    "WHERE run_id = ?", [killed])
+    run_ingest([str(folder)], str(db_file), workers=1)
+    with wh.connect(db_file, read_only=True) as con:
+        assert con.execute("SELECT status, n_new, n_revised, n_duplicate, n_failed FROM runs WHERE run_id = ?",
+                           [killed]).fetchone() == ("crashed", 1, 0, 0, 1)
+
 
 def test_a_new_version_of_a_loaded_report_replaces_it(tmp_path, db_file) -> None:
     """An updated post at the same source is the same report, counted once, with what it says now; a source

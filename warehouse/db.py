@@ -648,8 +648,20 @@ def resolve_failure(con: duckdb.DuckDBPyConnection, source: str) -> None:
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | None, inputs: list[str],
               n_sources: int) -> None:
     """Record a run's start. Call it holding the writer lock: any run still marked running then died
-    mid-way (killed, out of memory) and is marked crashed."""
-    con.execute("UPDATE runs SET status = 'crashed' WHERE status = 'running'")
+    mid-way (killed, out of memory, cancelled) and is marked crashed, with the counts its records show:
+    the sources it loaded, revised or read again and the failures it recorded last (its other counts stay
+    NULL, unknown)."""
+    con.execute(
+        """UPDATE runs SET status = 'crashed',
+               n_new = (SELECT count(*) FILTER (status = 'new') FROM report_sources s WHERE s.run_id = runs.run_id),
+               n_revised = (SELECT count(*) FILTER (status = 'revision') FROM report_sources s
+                            WHERE s.run_id = runs.run_id),
+               n_duplicate = (SELECT count(*) FILTER (status IN ('same-text', 'twin')) FROM report_sources s
+                              WHERE s.run_id = runs.run_id),
+               n_reextracted = (SELECT count(*) FILTER (status = 're-extracted') FROM report_sources s
+                                WHERE s.run_id = runs.run_id),
+               n_failed = (SELECT count(*) FROM failures f WHERE f.run_id = runs.run_id)
+           WHERE status = 'running'""")
     con.execute(
         "INSERT INTO runs (run_id, flow_run_id, started_at, status, n_sources, inputs) VALUES (?, ?, ?, ?, ?, ?)",
         [run_id, flow_run_id, _now(), "running", n_sources, json.dumps(inputs)],
