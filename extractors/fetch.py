@@ -373,7 +373,10 @@ class Fetcher:
                          retryable=False)
 
     def _check_url(self, url: str) -> tuple[str, int]:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # "Invalid IPv6 URL"
+            raise FetchError(f"not a valid URL ({exc}): {url}", error_class="InvalidURL", retryable=False) from None
         if parts.scheme not in ("http", "https"):
             raise FetchError(f"only http and https URLs are fetched, not {parts.scheme or 'no scheme'}: {url}",
                              error_class="UnsupportedScheme", retryable=False)

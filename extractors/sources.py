@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -48,6 +48,7 @@ class SourceItem:
     published_year: int | None = None
     feed: str | None = None  # the feed that listed it, if any
     invalid_published: str | None = None  # the manifest's ``published`` value when it is no date or year
+    ignored_listing: str | None = None  # another listing of the same source whose other metadata was not used
 
     @property
     def is_url(self) -> bool:
@@ -56,10 +57,19 @@ class SourceItem:
     @property
     def notes(self) -> tuple[str, ...]:
         """What the report's notes say about this item's manifest metadata (a ``published`` value that
-        was ignored because it is no date or year)."""
-        if self.invalid_published is None:
-            return ()
-        return (f"manifest 'published' value {self.invalid_published!r} is not a date or a year; ignored",)
+        was ignored because it is no date or year; a second listing of the source that said otherwise)."""
+        notes = []
+        if self.invalid_published is not None:
+            notes.append(f"manifest 'published' value {self.invalid_published!r} is not a date or a year; ignored")
+        if self.ignored_listing is not None:
+            notes.append(f"listed again with other metadata ({self.ignored_listing}); the first listing's is used")
+        return tuple(notes)
+
+    def metadata(self) -> dict[str, str]:
+        """The metadata this listing gives, as text (for comparing two listings of one source)."""
+        values = {"title": self.title, "publisher": self.publisher,
+                  "published": self.published.isoformat() if self.published else self.published_year}
+        return {key: str(value) for key, value in values.items() if value is not None}
 
 
 class SourceError(ValueError):
@@ -189,10 +199,13 @@ def collect_sources(inputs: list[str]) -> list[SourceItem]:
             items.extend(read_manifest(path))
         else:
             items.append(SourceItem(location=str(path.resolve())))
-    seen: set[str] = set()
-    unique = []
+    unique: dict[str, SourceItem] = {}
     for item in items:
-        if item.location not in seen:
-            seen.add(item.location)
-            unique.append(item)
-    return unique
+        first = unique.get(item.location)
+        if first is None:
+            unique[item.location] = item
+            continue
+        other = {key: value for key, value in item.metadata().items() if first.metadata().get(key) != value}
+        if other and first.ignored_listing is None:  # metadata the first listing does not give is not lost unsaid
+            unique[item.location] = replace(first, ignored_listing=", ".join(f"{k} {v!r}" for k, v in other.items()))
+    return list(unique.values())

@@ -143,6 +143,9 @@ def test_only_http_and_https(server) -> None:
     for url in ("ftp://example.org/report.pdf", "file:///etc/passwd"):
         error = fetch_error(url)
         assert error.error_class == "UnsupportedScheme" and not error.retryable
+    for url in ("http://[::1:bad/x.pdf", "http:///x.pdf", "http://example.org:99999/x.pdf"):  # not URLs
+        error = fetch_error(url)
+        assert error.error_class == "InvalidURL" and not error.retryable and url in str(error)
 
 
 def test_one_host_is_asked_politely(server) -> None:

@@ -110,3 +110,16 @@ def test_a_folder_index_with_filename_vendor_date_reads_as_a_manifest() -> None:
     cisa = next(item for item in items if item.location.endswith("2020_CISA_AA20-302A.pdf"))
     assert (cisa.publisher, cisa.published) == ("CISA / FBI / HHS", date(2020, 10, 28))
     assert sum(1 for item in items if item.published_year) >= 26
+
+
+def test_a_source_listed_twice_keeps_the_first_listing_and_notes_what_the_other_said(tmp_path) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("url,title,published\n"
+                        "https://example.org/r.pdf,Report,2020\n"
+                        "https://example.org/r.pdf,Report,2021-05-01\n"   # says otherwise: noted, not used
+                        "https://example.org/s.pdf,Same,2019\n"
+                        "https://example.org/s.pdf,Same,2019\n")          # says the same: nothing to note
+    first, second = collect_sources([str(manifest)])
+    assert (first.location, first.published_year, first.published) == ("https://example.org/r.pdf", 2020, None)
+    assert first.notes == ("listed again with other metadata (published '2021-05-01'); the first listing's is used",)
+    assert second.notes == ()

@@ -634,7 +634,7 @@ def failures_frame(con: duckdb.DuckDBPyConnection, include_resolved: bool = Fals
         f"""SELECT source, stage, error_class, message, attempts, first_failed_at, last_failed_at,
                    CASE WHEN resolved_at IS NOT NULL THEN 'resolved ' || strftime(resolved_at, '%Y-%m-%d %H:%M')
                         WHEN gave_up_at IS NOT NULL THEN 'gave up (--retry-failed retries it)'
-                        ELSE 'retry after ' || strftime(next_retry_at, '%Y-%m-%d %H:%M') END AS next_step,
+                        ELSE 'retry after ' || strftime(next_retry_at, '%Y-%m-%d %H:%M:%S') END AS next_step,
                    next_retry_at, gave_up_at, resolved_at, http_status
             FROM failures {"" if include_resolved else "WHERE resolved_at IS NULL"}
             ORDER BY resolved_at IS NOT NULL, last_failed_at DESC, source"""
