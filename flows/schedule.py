@@ -13,7 +13,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,6 +138,49 @@ def ensure_api(host: str = "127.0.0.1", port: int = 4200, home: Path | str | Non
         stop_server(process)
         raise
     return url, process
+
+
+class ServerWatch(threading.Thread):
+    """Watches the Prefect API while ``serve`` runs, so that a dead server does not leave it silently idle.
+
+    A server started here (``process``) that exits is started again on the same port and home, and
+    ``say`` tells the terminal; the runner reconnects by itself. A server that is not ours cannot be
+    restarted: ``say`` reports when it stops answering and when it answers again. ``process`` is always
+    the current server (the caller stops it at the end).
+    """
+
+    def __init__(self, api_url: str, process: subprocess.Popen | None, port: int, say: Callable[[str], None],
+                 home: Path | str | None = None, interval: float = 5.0) -> None:
+        super().__init__(name="breachminer-server-watch", daemon=True)
+        self.api_url, self.process, self.port, self.say, self.home = api_url, process, port, say, home
+        self.interval = interval
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        answering = True
+        while not self._stop_event.wait(self.interval):
+            if self.process is not None:
+                if self.process.poll() is None:
+                    continue
+                self.say(f"the Prefect server exited (code {self.process.returncode}); starting it again on "
+                         f"port {self.port}")
+                try:
+                    _url, self.process = ensure_api(port=self.port, home=self.home)
+                except ApiUnavailable as exc:
+                    self.say(f"could not start the Prefect server again: {exc}; trying again")
+                    continue
+                if self.process is None:
+                    self.say(f"another Prefect server answers on port {self.port} now; scheduling continues there")
+                else:
+                    self.say("the Prefect server is back; scheduling continues")
+                continue
+            if _healthy(self.api_url) != answering:
+                answering = not answering
+                self.say(f"the Prefect API {self.api_url} answers again; scheduling continues" if answering else
+                         f"the Prefect API {self.api_url} does not answer: no scheduled run starts until it does")
 
 
 def stop_server(process: subprocess.Popen, timeout: float = 20.0) -> None:

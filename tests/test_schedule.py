@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC
 from pathlib import Path
 
 import httpx
@@ -234,3 +235,60 @@ def test_the_server_serve_started_ends_when_serve_is_killed(tmp_path: Path) -> N
             assert sock.connect_ex(("127.0.0.1", port)) != 0
     finally:
         parent.kill()
+
+
+def server_pids(port: int) -> list[int]:
+    """PIDs of `prefect server start … --port PORT` processes (from /proc: no pgrep needed)."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"server" in args and b"start" in args and str(port).encode() in args:
+            pids.append(int(cmdline.parent.name))
+    return pids
+
+
+def completed_runs_since(db: Path, since: float) -> int:
+    """Runs recorded completed in ``db`` that started after ``since`` (epoch seconds); 0 while it is busy."""
+    if not db.exists():
+        return 0
+    try:
+        with wh.connect(db, read_only=True, lock_wait=2) as con:
+            started = [row[0] for row in con.execute(
+                "SELECT started_at FROM runs WHERE status = 'completed'").fetchall()]  # naive UTC
+    except (wh.WarehouseLocked, OSError):
+        return 0
+    return sum(1 for moment in started if moment.replace(tzinfo=UTC).timestamp() > since)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds the server's process in /proc")
+def test_serve_starts_its_server_again_when_it_dies(launch: Callable[..., subprocess.Popen], tmp_path: Path) -> None:
+    port = free_port()
+    db = tmp_path / "x.duckdb"
+    env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "BREACHMINER_HOME": str(tmp_path / "bm-home"),
+                "BREACHMINER_OFFLINE": "1", "BREACHMINER_CLASSIFIER": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_LOGGING_LEVEL": "INFO"})
+    serve = launch("serve", [sys.executable, "-c", SERVE, str(SAMPLES / "2026-cloud-bec.txt"), "--interval", "5",
+                             "--port", str(port), "--db", str(db)], env, tmp_path)
+    log = tmp_path / "serve.log"
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while completed_runs_since(db, 0) == 0:
+        assert serve.poll() is None, f"serve exited with {serve.returncode}:\n{tail(log)}"
+        assert time.monotonic() < deadline, f"no scheduled run finished in {RUN_TIMEOUT:g} s:\n{tail(log)}"
+        time.sleep(2)
+    [first_server] = server_pids(port)
+    os.kill(first_server, signal.SIGKILL)
+    killed_at = time.time()
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while completed_runs_since(db, killed_at + 1) == 0:  # a run scheduled by the new server
+        assert serve.poll() is None, f"serve exited with {serve.returncode}:\n{tail(log)}"
+        assert time.monotonic() < deadline, f"no scheduled run after the server died:\n{tail(log)}"
+        time.sleep(2)
+    assert "the Prefect server exited (code -9); starting it again" in log.read_text()
+    [second_server] = server_pids(port)
+    assert second_server != first_server
+    interrupt(serve)
+    assert not server_pids(port)  # stopping serve stops the server it started again

@@ -17,6 +17,7 @@ from breachminer.cli.common import (
     RetryFailedOption,
     console,
     db_path,
+    err_console,
     fail,
 )
 from breachminer.cli.ingest import DEFAULT_CORPUS
@@ -52,10 +53,13 @@ def serve(
     Example: breachminer serve reports_corpus/sources.csv --cron "0 3 * * *" --db /tmp/bm.duckdb
     With fresh tables every morning: ... --export-dir /srv/breachminer/exports
     """
+    from rich.markup import escape
+
     from extractors.sources import SourceError, collect_sources
     from flows.schedule import (
         ApiUnavailable,
         ScheduleError,
+        ServerWatch,
         build_schedule,
         check_deployment_free,
         check_deployment_name,
@@ -97,10 +101,19 @@ def serve(
                       + (f"; exports → {export_dir.expanduser().resolve()}" if export_dir else ""))
         console.print("Keep this running: scheduled runs execute here. Ctrl-C stops serving and pauses the "
                       f"schedule{', and stops the Prefect server' if server else ''}.")
-        serve_ingest(inputs, str(target), cron, interval, name=name, api_url=api_url, retry_failed=retry_failed,
-                     allow_private=allow_private, offline=offline, respect_robots=False if ignore_robots else None,
-                     wait=wait, export_dir=str(export_dir.expanduser().resolve()) if export_dir else None,
-                     export_limit=export_limit if export_dir else None)
+        watch = ServerWatch(api_url, server, port, say=lambda message: err_console.print(
+            f"[yellow]{escape(message)}[/yellow]", highlight=False))
+        watch.start()
+        try:
+            serve_ingest(inputs, str(target), cron, interval, name=name, api_url=api_url,
+                         retry_failed=retry_failed, allow_private=allow_private, offline=offline,
+                         respect_robots=False if ignore_robots else None, wait=wait,
+                         export_dir=str(export_dir.expanduser().resolve()) if export_dir else None,
+                         export_limit=export_limit if export_dir else None)
+        finally:
+            watch.stop()
+            watch.join(30)
+            server = watch.process  # the watch may have started it again
     finally:
         if server:
             stop_server(server)
