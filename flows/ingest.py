@@ -238,7 +238,8 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
     counts: dict[str, Any] = {
         "sources": len(items), "new": 0, "revised": 0, "unchanged": 0, "duplicate": 0, "failed": 0, "sightings": 0,
         "deferred": 0, "downloaded": 0, "not_modified": 0, "offline": 0, "feeds": 0, "retagged": 0, "retag_error": None,
-        "reextracted": 0, "exported": [], "export_error": None, "skipped_note": describe_skipped(skipped_files(inputs)),
+        "reextracted": 0, "forgotten": 0, "exported": [], "export_error": None,
+        "skipped_note": describe_skipped(skipped_files(inputs)),
         "manifest_warnings": [f"{item.location}: {note}" for item in items for note in item.notes]}
     for warning in filter(None, [counts["skipped_note"], *counts["manifest_warnings"]]):
         logger.warning("%s", warning)
@@ -252,6 +253,7 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         refusals_lifted = {row.source for row in wh.failures_frame(con).itertuples()
                            if _refusal_lifted(row.stage, row.error_class, row.message, policy, settings)}
         states = wh.fetch_states(con)
+        forgotten_bytes, forgotten_texts = wh.forgotten_hashes(con)
         wh.start_run(con, run_id, str(flow_run.id) if flow_run else None, list(inputs), len(items))
 
     def fail(location: str, failure: AnalysisFailure) -> None:
@@ -266,7 +268,10 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
         ("unchanged"), or bytes loaded from another source, which this source is then recorded as
         another source of ("duplicate", as when both come in one run). Known bytes that a source gives
         *again* after other bytes (a post reverted to an earlier version) are analysed: they revise its
-        report."""
+        report. Bytes of a forgotten report are skipped ("forgotten")."""
+        if content_hash in forgotten_bytes:
+            counts["forgotten"] += 1
+            return True
         if content_hash not in known:
             return False
         if item.location in rereads and current.get(item.location) == content_hash and (
@@ -337,6 +342,8 @@ def _ingest(inputs: list[str], db_path: str, settings: Settings, retry_failed: b
     for entry, outcome in _analysed(pending, parameters):
         if isinstance(outcome, AnalysisFailure):
             fail(entry.item.location, replace(outcome, content_sha256=entry.content_sha256))
+        elif outcome.text_sha256 in forgotten_texts:  # other bytes (another copy) of a forgotten report's text
+            counts["forgotten"] += 1
         else:
             rereading = rereads.get(entry.item.location) if current.get(entry.item.location) == entry.content_sha256 \
                 else None

@@ -445,6 +445,73 @@ def add_known_copy(con: duckdb.DuckDBPyConnection, source: str, content_sha256: 
     return report_id
 
 
+# ------------------------------------------------------------------------------------ forgetting
+
+
+class UnknownReport(KeyError):
+    """A report ID or source the warehouse does not hold."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def resolve_reports(con: duckdb.DuckDBPyConnection, targets: Sequence[str]) -> list[str]:
+    """The report IDs that ``targets`` name: a report ID, or a source (path or URL as recorded) of one.
+    Raises ``UnknownReport`` naming every target that is neither."""
+    found: list[str] = []
+    unknown = []
+    for target in targets:
+        rows = con.execute("""SELECT report_id FROM reports WHERE report_id = ?
+                              UNION SELECT report_id FROM report_sources WHERE source = ?""",
+                           [target, target]).fetchall()
+        if not rows:
+            unknown.append(target)
+        found.extend(row[0] for row in rows if row[0] not in found)
+    if unknown:
+        raise UnknownReport(f"no report or source {', '.join(map(repr, unknown))} in the warehouse "
+                            "(`breachminer sql \"select report_id, source from report_sources\"` lists them)")
+    return found
+
+
+def forget_reports(con: duckdb.DuckDBPyConnection, report_ids: Sequence[str], reason: str | None = None) -> list[
+        tuple[str, str | None, list[str]]]:
+    """Take reports out of the warehouse, in one transaction: the report, its sources, sentences, mentions,
+    sightings and its sources' failures. A ``forgotten`` row keeps its text and bytes' hashes, so later
+    ingests skip them. Returns (report ID, title, sources) of each."""
+    forgotten = []
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for report_id in report_ids:
+            text_sha256, title = con.execute("SELECT text_sha256, title FROM reports WHERE report_id = ?",
+                                              [report_id]).fetchone()
+            sources = con.execute("SELECT list(source ORDER BY fetched_at), list(DISTINCT content_sha256) "
+                                  "FROM report_sources WHERE report_id = ?", [report_id]).fetchone()
+            con.execute("INSERT OR REPLACE INTO forgotten VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [report_id, text_sha256, title, sources[0] or [], sources[1] or [], reason, _now()])
+            con.execute("DELETE FROM failures WHERE list_contains(?, source)", [sources[0] or []])
+            for table in ("sightings", "mentions", "sentences", "report_sources", "reports"):
+                con.execute(f"DELETE FROM {table} WHERE report_id = ?", [report_id])
+            forgotten.append((report_id, title, list(sources[0] or [])))
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return forgotten
+
+
+def forgotten_hashes(con: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]]:
+    """The content hashes and text hashes of forgotten reports (what an ingest skips)."""
+    rows = con.execute("SELECT content_sha256s, text_sha256 FROM forgotten").fetchall()
+    return {digest for contents, _ in rows for digest in contents or []}, {text for _, text in rows if text}
+
+
+def restore_forgotten(con: duckdb.DuckDBPyConnection, report_id: str) -> bool:
+    """Let later ingests load a forgotten report again; False when ``report_id`` is not forgotten."""
+    found = con.execute("SELECT count(*) FROM forgotten WHERE report_id = ?", [report_id]).fetchone()[0]
+    con.execute("DELETE FROM forgotten WHERE report_id = ?", [report_id])
+    return bool(found)
+
+
 # ------------------------------------------------------------------------------------ retagging
 
 
@@ -672,12 +739,13 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, counts: dict[str, An
     con.execute(
         """UPDATE runs SET finished_at = ?, status = ?, n_new = ?, n_unchanged = ?, n_duplicate = ?,
            n_failed = ?, n_sightings = ?, n_deferred = ?, n_downloaded = ?, n_not_modified = ?, n_revised = ?,
-           n_retagged = ?, retag_error = ?, exported = ?, export_error = ?, n_reextracted = ? WHERE run_id = ?""",
+           n_retagged = ?, retag_error = ?, exported = ?, export_error = ?, n_reextracted = ?, n_forgotten = ?
+           WHERE run_id = ?""",
         [_now(), status, counts.get("new", 0), counts.get("unchanged", 0), counts.get("duplicate", 0),
          counts.get("failed", 0), counts.get("sightings", 0), counts.get("deferred", 0),
          counts.get("downloaded", 0), counts.get("not_modified", 0), counts.get("revised", 0),
          counts.get("retagged", 0), counts.get("retag_error"), counts.get("exported") or None,
-         counts.get("export_error"), counts.get("reextracted", 0), run_id],
+         counts.get("export_error"), counts.get("reextracted", 0), counts.get("forgotten", 0), run_id],
     )
 
 

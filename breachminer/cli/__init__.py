@@ -5,14 +5,15 @@
 - ``prioritize`` (cli/prioritize.py): the techniques to detect first;
 - ``train``, ``evaluate``, ``retag`` (cli/model.py): the trained classifier;
 - ``attack update`` (cli/attack.py): the ATT&CK catalog;
-- ``serve`` (cli/serve.py): ingest on a schedule.
+- ``serve`` (cli/serve.py): ingest on a schedule;
+- ``forget`` (cli/forget.py): reports out.
 """
 
 from __future__ import annotations
 
 import typer
 
-from breachminer.cli import attack, ingest, model, prioritize, query, serve
+from breachminer.cli import attack, forget, ingest, model, prioritize, query, serve
 from breachminer.cli.common import err_console
 from breachminer.settings import SettingsError
 
@@ -35,6 +36,7 @@ app.command("train")(model.train)
 app.command("evaluate")(model.evaluate)
 app.command("retag")(model.retag)
 app.command("serve")(serve.serve)
+app.command("forget")(forget.forget)
 app.add_typer(attack.app, name="attack")
 
 

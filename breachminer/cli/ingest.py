@@ -99,6 +99,7 @@ def ingest(
         ("feeds", "feeds read"), ("downloaded", "downloaded"), ("not_modified", "not modified (304)"),
         ("deferred", "failed before and not due yet (--retry-failed)"), ("offline", "URLs skipped offline"),
         ("reextracted", "loaded reports read again by the current text extraction"),
+        ("forgotten", "skipped as forgotten (breachminer forget --list)"),
         ("retagged", "loaded reports re-scored (decided by another model, tagger, rule or threshold)"))
         if result.get(key)]
     if extras:

@@ -207,3 +207,16 @@ SET notes = concat_ws('; ', notes, 'document date ' || strftime(published, '%Y-%
                                    || ' set aside: the manifest says ' || published_year),
     published = NULL
 WHERE published IS NOT NULL AND published_year IS NOT NULL AND year(published) <> published_year;
+
+-- Reports taken out of the warehouse by `breachminer forget`: their bytes and text are skipped by later
+-- ingests (counted `runs.n_forgotten`) until `forget --restore` deletes the row.
+CREATE TABLE IF NOT EXISTS forgotten (
+    report_id        VARCHAR PRIMARY KEY,
+    text_sha256      VARCHAR,
+    title            VARCHAR,
+    sources          VARCHAR[],  -- every source the report had
+    content_sha256s  VARCHAR[],  -- the bytes each gave
+    reason           VARCHAR,
+    forgotten_at     TIMESTAMP
+);
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_forgotten INTEGER;      -- sources skipped: their report was forgotten
