@@ -215,6 +215,16 @@ def test_tables_fit_an_80_column_log(monkeypatch) -> None:
     assert all(method in text for method in methods) and text.count("0.86") == len(methods)
     assert text.count("T1036 7/22") == len(methods) + 1 and text.count("T1140 22/16") == len(methods) + 1
 
+    # `top --tactic` at 80 columns: long headers break after an underscore, not mid-word
+    out.truncate(0)
+    out.seek(0)
+    common.print_frame(pd.DataFrame({
+        "rank": [1], "technique_id": ["T1059"], "technique_name": ["Command and Scripting Interpreter"],
+        "n_reports": [19], "share": [0.679], "share_in_tactic": [0.345], "cumulative_share": [0.345]}))
+    header = [line.split() for line in out.getvalue().splitlines()[:2]]
+    assert header == [["technique_", "share_in_", "cumulative_"],
+                      ["rank", "technique_id", "name", "n_reports", "share", "tactic", "share"]]
+
 
 @pytest.mark.parametrize(("name", "value", "says"), [
     ("BREACHMINER_SIGHTING_THRESHOLD", "abc", "'abc' is not a number"),

@@ -89,11 +89,24 @@ def print_frame(frame: Any, title: str | None = None) -> None:
     table = compact_table(title)
     for column in frame.columns:
         numeric = str(frame[column].dtype).startswith(("int", "float", "Int", "Float"))
-        table.add_column(str(column), justify="right" if numeric else "left", overflow="fold",
-                         min_width=widths[column])
+        table.add_column(_folded_header(str(column), widths[column]), justify="right" if numeric else "left",
+                         overflow="fold", min_width=widths[column])
     for row in frame.itertuples(index=False):
         table.add_row(*("" if is_missing(v) else _fmt(v) for v in row))
     console.print(table)
+
+
+def _folded_header(name: str, width: int) -> str:
+    """A header longer than its column, broken after an underscore that fits ("share_in_" / "tactic")
+    rather than mid-word by the table ("share_in_tact" / "ic")."""
+    lines = []
+    while len(name) > width:
+        cut = name.rfind("_", 0, width)
+        if cut <= 0:
+            break
+        lines.append(name[:cut + 1])
+        name = name[cut + 1:]
+    return "\n".join([*lines, name])
 
 
 def _print_records(frame: Any, title: str | None) -> None:
