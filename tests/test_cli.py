@@ -26,6 +26,17 @@ def invoke(*args: str):
     return result
 
 
+def test_tag_stops_a_document_at_the_analysis_deadline_and_tags_the_rest(monkeypatch) -> None:
+    monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")
+    monkeypatch.setenv("BREACHMINER_ANALYSIS_TIMEOUT", "0.01")  # less than any analysis takes
+    doc = str(SAMPLES / "2026-cloud-bec.txt")
+    [line] = [json.loads(line) for line in invoke("tag", doc, "--json").stdout.splitlines()]
+    assert line["error"]["class"] == "AnalysisTimeout" and "BREACHMINER_ANALYSIS_TIMEOUT" in line["error"]["message"]
+    monkeypatch.setenv("BREACHMINER_ANALYSIS_TIMEOUT", "60")
+    result = invoke("tag", doc, "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["techniques"]
+
+
 def test_help_shows_the_defaults_written_into_it() -> None:
     """A hand-written "[default: …]" is Rich markup unless escaped: --help showed nothing in its place."""
     wide = {"COLUMNS": "200"}

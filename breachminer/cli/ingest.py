@@ -164,6 +164,7 @@ def tag(
 
     from extractors.advice import advice_sentences
     from extractors.documents import ExtractionError
+    from flows.deadline import ChildDied, DeadlineExceeded, call_with_deadline
     from models.classifier import ModelCompatibilityError
     from models.tagger import hybrid_analyzer
 
@@ -176,17 +177,32 @@ def tag(
         fail(str(exc))
     catalog = analyzer.catalog
     exit_code = 0
+    def analyse(path: Path) -> Any:
+        """The document's analysis, or its failure as (stage, class, message): run in a forked child
+        under BREACHMINER_ANALYSIS_TIMEOUT, as ingest does, so a document that hangs or crashes the
+        parser fails alone."""
+        try:
+            return analyzer.analyse_path(path, settings.max_bytes)
+        except (ExtractionError, OSError) as exc:
+            return getattr(exc, "stage", "read"), type(exc).__name__, str(exc)
+        except Exception as exc:  # a parser bug on one document
+            return "extract", type(exc).__name__, str(exc)
+
     for path in paths:
         try:
-            analysis = analyzer.analyse_path(path, settings.max_bytes)
-        except (ExtractionError, OSError) as exc:
+            analysis = call_with_deadline(analyse, (path,), settings.analysis_timeout)
+        except DeadlineExceeded as exc:
+            analysis = ("analyse", "AnalysisTimeout", f"analysis {exc} (BREACHMINER_ANALYSIS_TIMEOUT)")
+        except ChildDied as exc:
+            analysis = ("analyse", "AnalysisCrashed", str(exc))
+        if isinstance(analysis, tuple):
             exit_code = 1
-            stage = getattr(exc, "stage", "read")
+            stage, error_class, message = analysis
             if as_json:
-                print(json.dumps({"source": str(path), "error": {"stage": stage, "class": type(exc).__name__,
-                                                                   "message": str(exc)}}))
+                print(json.dumps({"source": str(path), "error": {"stage": stage, "class": error_class,
+                                                                   "message": message}}))
             else:
-                err_console.print(f"[red]{path}[/red]: {stage}: {exc}")
+                err_console.print(f"[red]{escape(str(path))}[/red]: {stage}: {escape(message)}")
             continue
         sentences = {s.index: s.text for s in analysis.sentences}
         advice = advice_sentences(analysis.sentences)
