@@ -79,7 +79,8 @@ def check_deployment_free(api_url: str, name: str, db_path: str) -> None:
         if deployment.get("paused") or deployment.get("status") != "READY" or served == db_path:
             continue
         raise ScheduleError(f"{FLOW_NAME}/{name} is being served for another warehouse ({served}) by another "
-                            "process: give this schedule its own --name, or stop that serve first")
+                            "process: give this schedule its own --name, or stop that serve first (if it was "
+                            "killed, Prefect frees the deployment about a minute after its last poll)")
 
 
 def describe(schedule: Schedule) -> str:
