@@ -323,6 +323,22 @@ def test_csv_files_hold_lists_as_items_not_array_text(sample_warehouse, tmp_path
     assert not any("[" in row["tactics"] for row in csv.DictReader(top.open()))
 
 
+def test_report_shows_from_the_warehouse_what_tag_shows_for_the_document(sample_warehouse, monkeypatch) -> None:
+    doc = str(SAMPLES / "2024-espionage-supply-chain.pdf")
+    monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")  # as the warehouse was loaded
+    tagged = json.loads(invoke("tag", doc, "--json", "--evidence", "2").stdout)
+    shown = invoke("report", doc, "--json", "--evidence", "2", "--db", str(sample_warehouse))
+    assert shown.exit_code == 0, shown.output
+    loaded = json.loads(shown.stdout)
+    assert loaded["techniques"] == sorted(tagged["techniques"], key=lambda t: t["id"]) and loaded["techniques"]
+    assert loaded["sources"] == [doc] and loaded["published"]
+    by_id = invoke("report", loaded["report_id"], "--db", str(sample_warehouse))  # the text view, by report ID
+    assert by_id.exit_code == 0 and f"{len(loaded['techniques'])} techniques" in by_id.output
+    assert "T1195.002" in by_id.output and "“" in by_id.output
+    missing = invoke("report", "0000000000000000", "--db", str(sample_warehouse))
+    assert missing.exit_code == 1 and "no report or source" in missing.output
+
+
 def test_evidence_counts_everything_behind_a_technique_and_says_when_it_shows_part(sample_warehouse) -> None:
     db = ("--db", str(sample_warehouse))
     with wh.connect(sample_warehouse, read_only=True) as con:

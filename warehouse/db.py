@@ -833,6 +833,27 @@ def evidence(con: duckdb.DuckDBPyConnection, technique_id: str, limit: int = 50,
     ).df()
 
 
+def report_sightings(con: duckdb.DuckDBPyConnection, report_id: str, per_technique: int = 1) -> list[dict[str, Any]]:
+    """A report's sighted techniques (exact level, by ID), each with its score, methods and its
+    ``per_technique`` strongest counted evidence sentences, strongest first: what ``tag`` shows for a
+    document, from the warehouse."""
+    rows = con.execute(
+        """WITH best AS (
+               SELECT technique_id, sentence_index, max(score) AS score, any_value(sentence) AS sentence
+               FROM technique_evidence WHERE report_id = ? AND counted GROUP BY technique_id, sentence_index),
+           ranked AS (
+               SELECT *, row_number() OVER (PARTITION BY technique_id ORDER BY score DESC, sentence_index) AS r
+               FROM best)
+           SELECT s.technique_id, any_value(t.name), any_value(s.score), any_value(s.methods),
+                  coalesce(list(e.sentence ORDER BY e.r) FILTER (e.r <= ?), [])
+           FROM sightings s JOIN attack_techniques t USING (technique_id)
+           LEFT JOIN ranked e ON e.technique_id = s.technique_id
+           WHERE s.report_id = ? GROUP BY s.technique_id ORDER BY s.technique_id""",
+        [report_id, per_technique, report_id]).fetchall()
+    return [{"id": technique, "name": name, "score": score, "methods": list(methods), "evidence": list(sentences)}
+            for technique, name, score, methods, sentences in rows]
+
+
 def evidence_totals(con: duckdb.DuckDBPyConnection, technique_id: str, counted_only: bool = True) -> tuple[int, int]:
     """``(reports, mentions)`` behind a technique, as ``evidence`` selects them but without its limit."""
     technique_id = technique_id.strip().upper()

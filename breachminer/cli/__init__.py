@@ -1,7 +1,7 @@
 """The ``breachminer`` command line: thin commands over the library, split by what they serve.
 
 - ``ingest``, ``tag`` (cli/ingest.py): documents in;
-- ``top``, ``summary``, ``sql``, ``evidence``, ``failures`` (cli/query.py): tables out;
+- ``top``, ``summary``, ``sql``, ``evidence``, ``report``, ``failures`` (cli/query.py): tables out;
 - ``prioritize`` (cli/prioritize.py): the techniques to detect first;
 - ``train``, ``evaluate``, ``retag`` (cli/model.py): the trained classifier;
 - ``attack update`` (cli/attack.py): the ATT&CK catalog;
@@ -30,6 +30,7 @@ app.command("top")(query.top)
 app.command("summary")(query.summary)
 app.command("sql")(query.sql)
 app.command("evidence")(query.evidence)
+app.command("report")(query.report)
 app.command("failures")(query.failures)
 app.command("prioritize")(prioritize.prioritize)
 app.command("train")(model.train)

@@ -96,6 +96,23 @@ def print_frame(frame: Any, title: str | None = None) -> None:
     console.print(table)
 
 
+def print_techniques(label: str, techniques: list[dict[str, Any]]) -> None:
+    """A document's techniques as ``tag`` and ``report`` show them: ID, name, score and methods, then each
+    evidence sentence quoted under it."""
+    import textwrap
+
+    from rich.markup import escape
+
+    console.print(f"[bold]{escape(label)}[/bold]: {len(techniques)} techniques")
+    for item in techniques:
+        console.print(f"  {item['id']:<10} {item['name']:<45} {item['score']:.2f}  {','.join(item['methods'])}",
+                      highlight=False)
+        for sentence in item["evidence"]:
+            quoted = textwrap.shorten(" ".join(sentence.split()), width=300, placeholder=" …")
+            console.print(escape(textwrap.fill(f"“{quoted}”", width=100, initial_indent="      ",
+                                               subsequent_indent="       ")), highlight=False)
+
+
 def _folded_header(name: str, width: int) -> str:
     """A header longer than its column, broken after an underscore that fits ("share_in_" / "tactic")
     rather than mid-word by the table ("share_in_tact" / "ic")."""

@@ -23,6 +23,7 @@ from breachminer.cli.common import (
     err_console,
     fail,
     print_frame,
+    print_techniques,
     quiet_prefect,
 )
 from breachminer.settings import get_settings
@@ -158,8 +159,6 @@ def tag(
     Evidence is the sentences whose mentions counted for the technique (defender advice only for an
     explicit ID), strongest first. Example: breachminer tag some-report.pdf notes.txt --json
     """
-    import textwrap
-
     from rich.markup import escape
 
     from extractors.advice import advice_sentences
@@ -224,12 +223,5 @@ def tag(
         if as_json:
             print(json.dumps({"source": str(path), "techniques": techniques}, ensure_ascii=False))
         else:
-            console.print(f"[bold]{path}[/bold]: {len(techniques)} techniques")
-            for item in techniques:
-                console.print(f"  {item['id']:<10} {item['name']:<45} {item['score']:.2f}  {','.join(item['methods'])}",
-                              highlight=False)
-                for sentence in item["evidence"]:
-                    quoted = textwrap.shorten(" ".join(sentence.split()), width=300, placeholder=" …")
-                    console.print(escape(textwrap.fill(f"“{quoted}”", width=100, initial_indent="      ",
-                                                       subsequent_indent="       ")), highlight=False)
+            print_techniques(str(path), techniques)
     raise typer.Exit(exit_code)

@@ -18,6 +18,7 @@ from breachminer.cli.common import (
     fail,
     is_missing,
     print_frame,
+    print_techniques,
     write_or_fail,
 )
 
@@ -139,6 +140,40 @@ def sql(
     print_frame(frame)
     if csv:
         write_or_fail(csv, lambda target: write_csv(frame, target))
+
+
+def report(
+    target: Annotated[str, typer.Argument(help="a report ID, or a source (path or URL) of a report")],
+    evidence_sentences: Annotated[int | None, typer.Option(
+        "--evidence", min=0, help="evidence sentences per technique, strongest first \\[default: 1, or 3 with --json]",
+        show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object, as `tag --json` prints")] = False,
+    db: DbOption = None,
+) -> None:
+    """One loaded report's techniques with their evidence: what `tag` shows for a document, from the warehouse.
+
+    Example: breachminer report ../shared/data/reports/2015_Skeleton_Key_Analysis.pdf
+    """
+    shown = evidence_sentences if evidence_sentences is not None else (3 if as_json else 1)
+    named = str(Path(target).resolve()) if Path(target).exists() else target
+    try:
+        with wh.connect(db_path(db), read_only=True) as con:
+            [report_id] = wh.resolve_reports(con, [named])[:1]
+            title, publisher, published, sources = con.execute(
+                """SELECT title, publisher, published, (SELECT list(source ORDER BY fetched_at) FROM report_sources
+                                                       WHERE report_id = r.report_id)
+                   FROM reports r WHERE report_id = ?""", [report_id]).fetchone()
+            techniques = wh.report_sightings(con, report_id, shown)
+    except (wh.WarehouseMissing, wh.WarehouseLocked, wh.UnknownReport) as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps({"report_id": report_id, "title": title, "publisher": publisher,
+                          "published": published.isoformat() if published else None, "sources": sources,
+                          "techniques": techniques}, ensure_ascii=False))
+        return
+    dated = f", {published}" if published else ""
+    print_techniques(f"{report_id} {title or 'untitled'} ({publisher or 'publisher unknown'}{dated})", techniques)
+    console.print(f"[dim]sources: {'; '.join(sources)}[/dim]", highlight=False)
 
 
 def evidence(
