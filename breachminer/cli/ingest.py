@@ -176,6 +176,7 @@ def tag(
         fail(str(exc))
     catalog = analyzer.catalog
     exit_code = 0
+
     def analyse(path: Path) -> Any:
         """The document's analysis, or its failure as (stage, class, message): run in a forked child
         under BREACHMINER_ANALYSIS_TIMEOUT, as ingest does, so a document that hangs or crashes the

@@ -38,8 +38,8 @@ def serve(
              "before it fails")] = 3600.0,
     export_dir: ExportDirOption = None,
     export_limit: ExportLimitOption = 50,
-    name: Annotated[str, typer.Option(help="deployment name (breachminer-ingest/NAME); give each schedule or "
-                                           "warehouse its own, or two serve processes share one deployment")
+    name: Annotated[str, typer.Option(help="deployment name (breachminer-ingest/NAME), one per schedule and "
+                                           "warehouse: a name a live serve uses for another warehouse is refused")
                     ] = "nightly",
     port: Annotated[int, typer.Option(help="loopback port of the Prefect server started when $PREFECT_API_URL "
                                            "is unset")] = 4200,
