@@ -505,6 +505,28 @@ def forgotten_hashes(con: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]
     return {digest for contents, _ in rows for digest in contents or []}, {text for _, text in rows if text}
 
 
+def forgotten_frame(con: duckdb.DuckDBPyConnection) -> Any:
+    """The forgotten reports for people, oldest first: ID, title, reason, when, how many sources."""
+    return con.execute("""SELECT report_id, title, reason, strftime(forgotten_at, '%Y-%m-%d %H:%M') AS forgotten_at,
+                                 len(sources) AS n_sources
+                          FROM forgotten ORDER BY forgotten_at, report_id""").df()
+
+
+def report_header(con: duckdb.DuckDBPyConnection, report_id: str) -> tuple[str | None, str | None, Any, list[str]]:
+    """A loaded report's title, publisher, publication date and sources (first fetched first)."""
+    title, publisher, published, sources = con.execute(
+        """SELECT title, publisher, published,
+                  (SELECT list(source ORDER BY fetched_at) FROM report_sources WHERE report_id = r.report_id)
+           FROM reports r WHERE report_id = ?""", [report_id]).fetchone()
+    return title, publisher, published, list(sources or [])
+
+
+def run_failures(con: duckdb.DuckDBPyConnection, run_id: str) -> Any:
+    """The failures a run recorded that are still unresolved: source, stage, error class, message."""
+    return con.execute("SELECT source, stage, error_class, message FROM failures WHERE run_id = ? "
+                       "AND resolved_at IS NULL", [run_id]).df()
+
+
 def restore_forgotten(con: duckdb.DuckDBPyConnection, report_id: str) -> bool:
     """Let later ingests load a forgotten report again; False when ``report_id`` is not forgotten."""
     found = con.execute("SELECT count(*) FROM forgotten WHERE report_id = ?", [report_id]).fetchone()[0]

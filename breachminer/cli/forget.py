@@ -34,9 +34,7 @@ def forget(
     if list_forgotten:
         try:
             with wh.connect(target, read_only=True) as con:
-                frame = con.execute("""SELECT report_id, title, reason, strftime(forgotten_at, '%Y-%m-%d %H:%M')
-                                              AS forgotten_at, len(sources) AS n_sources
-                                       FROM forgotten ORDER BY forgotten_at, report_id""").df()
+                frame = wh.forgotten_frame(con)
         except (wh.WarehouseMissing, wh.WarehouseLocked) as exc:
             fail(str(exc))
         print_frame(frame, f"{len(frame)} forgotten reports")

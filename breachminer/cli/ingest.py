@@ -120,9 +120,7 @@ def ingest(
     if result.get("export_error"):
         err_console.print(f"  [red]{result['export_error']}[/red]; the run's reports are loaded")
     with wh.connect(target, read_only=True) as con:
-        failed = con.execute(
-            "SELECT source, stage, error_class, message FROM failures WHERE run_id = ? AND resolved_at IS NULL",
-            [result["run_id"]]).df()
+        failed = wh.run_failures(con, result["run_id"])
         frame = wh.top_techniques(con, top_n)
         total = wh.counted_report_total(con)
     if not failed.empty:

@@ -159,10 +159,7 @@ def report(
     try:
         with wh.connect(db_path(db), read_only=True) as con:
             [report_id] = wh.resolve_reports(con, [named])[:1]
-            title, publisher, published, sources = con.execute(
-                """SELECT title, publisher, published, (SELECT list(source ORDER BY fetched_at) FROM report_sources
-                                                       WHERE report_id = r.report_id)
-                   FROM reports r WHERE report_id = ?""", [report_id]).fetchone()
+            title, publisher, published, sources = wh.report_header(con, report_id)
             techniques = wh.report_sightings(con, report_id, shown)
     except (wh.WarehouseMissing, wh.WarehouseLocked, wh.UnknownReport) as exc:
         fail(str(exc))
