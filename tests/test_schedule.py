@@ -292,3 +292,39 @@ def test_serve_starts_its_server_again_when_it_dies(launch: Callable[..., subpro
     assert second_server != first_server
     interrupt(serve)
     assert not server_pids(port)  # stopping serve stops the server it started again
+
+
+def test_serve_says_when_an_outside_api_stops_and_starts_answering() -> None:
+    """A Prefect server serve did not start cannot be restarted: the watch tells the terminal instead."""
+    from loopback import QuietHandler, ThreadedServer
+
+    from flows.schedule import ServerWatch
+
+    state = {"status": 200}
+
+    class Health(QuietHandler):
+        def do_GET(self) -> None:
+            self.send_response(state["status"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    class HealthServer(ThreadedServer):
+        def __init__(self) -> None:
+            self._listen(Health)
+
+    said: list[str] = []
+    with HealthServer() as server:
+        api = f"{server.url}/api"
+        watch = ServerWatch(api, None, 0, said.append, interval=0.1)
+        watch.start()
+        try:
+            for status, words in ((503, "does not answer"), (200, "answers again")):
+                state["status"] = status
+                deadline = time.monotonic() + 10
+                while not any(words in line for line in said) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+        finally:
+            watch.stop()
+            watch.join(5)
+    assert said == [f"the Prefect API {api} does not answer: no scheduled run starts until it does",
+                    f"the Prefect API {api} answers again; scheduling continues"]  # each change said once
