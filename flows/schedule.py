@@ -205,7 +205,8 @@ def serve_ingest(inputs: list[str], db_path: str, cron: str | None = None, inter
 
     ``flow_options`` are ``ingest_flow``'s flags (None: the run's ``BREACHMINER_*`` settings decide).
     Runs execute one at a time (a later tick waits for the earlier run) with ``BREACHMINER_WORKERS``
-    processes; stopping (Ctrl-C, SIGTERM) pauses the schedule.
+    processes. Stopping (Ctrl-C, SIGTERM) pauses the schedule (``pause_deployment``, which the caller runs
+    after this returns: Prefect's own pause on shutdown retries an API that does not answer for over a minute).
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.types.entrypoint import EntrypointType
@@ -218,7 +219,35 @@ def serve_ingest(inputs: list[str], db_path: str, cron: str | None = None, inter
     with temporary_settings({PREFECT_API_URL: api_url} if api_url else {}):
         ingest_flow_for().serve(
             name=name, schedules=[schedule], parameters=parameters, limit=1,
-            entrypoint_type=EntrypointType.MODULE_PATH)
+            entrypoint_type=EntrypointType.MODULE_PATH, pause_on_shutdown=False)
+
+
+def pause_deployment(api_url: str, name: str, timeout: float = 5.0) -> str | None:
+    """Pause ``breachminer-ingest/<name>`` when its ``serve`` stops, so the server does not go on creating runs
+    that no process executes. One try, ``timeout`` seconds per request, through Prefect's client (its
+    authentication). Returns None when paused (or gone), else why it could not be."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import (
+        PREFECT_API_REQUEST_TIMEOUT,
+        PREFECT_API_URL,
+        PREFECT_CLIENT_MAX_RETRIES,
+        temporary_settings,
+    )
+
+    with temporary_settings({PREFECT_API_URL: api_url, PREFECT_CLIENT_MAX_RETRIES: 0,
+                             PREFECT_API_REQUEST_TIMEOUT: timeout}):
+        try:
+            with get_client(sync_client=True) as client:
+                deployment = client.read_deployment_by_name(f"{FLOW_NAME}/{name}")
+                client.pause_deployment(deployment.id)
+        except ObjectNotFound:
+            return None
+        except Exception as exc:
+            return (f"could not pause the schedule of {FLOW_NAME}/{name} ({type(exc).__name__}: {exc}); "
+                    "it stays active on the server with no process serving it: pause it there, or start serve "
+                    "again")
+    return None
 
 
 def _end_with_parent() -> None:

@@ -328,3 +328,30 @@ def test_serve_says_when_an_outside_api_stops_and_starts_answering() -> None:
             watch.join(5)
     assert said == [f"the Prefect API {api} does not answer: no scheduled run starts until it does",
                     f"the Prefect API {api} answers again; scheduling continues"]  # each change said once
+
+
+def test_stopping_serve_does_not_wait_on_an_api_that_does_not_answer() -> None:
+    """Prefect's own pause on shutdown retried a failing API for over a minute (a SIGTERM took 71 s to end
+    serve): the pause is tried once, and its failure says what it means for the schedule."""
+    from loopback import QuietHandler, ThreadedServer
+
+    from flows.schedule import pause_deployment
+
+    requests: list[str] = []
+
+    class Unavailable(QuietHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            self.send_response(503)  # a status Prefect's client retries
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    class UnavailableServer(ThreadedServer):
+        def __init__(self) -> None:
+            self._listen(Unavailable)
+
+    with UnavailableServer() as server:
+        problem = pause_deployment(f"{server.url}/api", "nightly", timeout=5.0)
+    assert requests == ["/api/deployments/name/breachminer-ingest/nightly"]  # once, not retried
+    assert problem is not None and "could not pause the schedule of breachminer-ingest/nightly" in problem
+    assert "stays active on the server with no process serving it" in problem

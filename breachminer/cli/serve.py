@@ -65,6 +65,7 @@ def serve(
         check_deployment_name,
         describe,
         ensure_api,
+        pause_deployment,
         serve_ingest,
         stop_server,
     )
@@ -114,6 +115,9 @@ def serve(
             watch.stop()
             watch.join(30)
             server = watch.process  # the watch may have started it again
+            problem = pause_deployment(api_url, name)
+            if problem:
+                err_console.print(f"[yellow]{escape(problem)}[/yellow]", highlight=False)
     finally:
         if server:
             stop_server(server)
