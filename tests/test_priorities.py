@@ -68,19 +68,27 @@ def test_a_bad_profile_says_what_is_wrong(catalog, raw, message) -> None:
 
 
 def test_each_part_of_the_priority_and_its_reason(con, catalog) -> None:
-    load(con, "r1", ["T1059.001", "T1218.005"])
-    load(con, "r2", ["T1059.001", "T1218.011"])
+    # the reports' lexicon evidence: r1 shows encoded PowerShell and mshta, r2 rundll32; r3 names no observable
+    load(con, "r1", ["T1059.001", "T1218.005"],
+         observables={"T1059.001": "encoded-powershell:high", "T1218.005": "mshta:high"})
+    load(con, "r2", ["T1059.001", "T1218.011"], observables={"T1218.011": "rundll32:medium"})
     load(con, "r3", ["T1059.003"])
     load(con, "r4", ["T1566.001"])
     sync_lexicon_ratings(con, RATINGS)
     assert sync_lexicon_ratings(con, reversed(RATINGS)) is False  # unchanged: not rewritten
     exact = view(con, "exact")
+    # a technique is judged by what its reports show: encoded PowerShell (high) in r1, nothing rated in r2
     assert (exact["T1059.001"]["signal"], exact["T1059.001"]["signal_reason"]) == (
-        1.0, "lexicon: encoded-powershell (high)")  # its best-rated observable
+        0.75, "lexicon: encoded-powershell (high) in 1 of 2 reports")
     assert (exact["T1218.011"]["signal"], exact["T1059.003"]["signal_reason"]) == (0.6, "unrated")
+    # a rated observable no report shows is named, not scored: what the lexicon knows is not what attackers did
+    sync_lexicon_ratings(con, [*RATINGS, ("T1059.003", "cmd-mention", "low"), ("T1059.003", "cmd-c", "medium")])
+    assert (view(con, "exact")["T1059.003"]["signal"], view(con, "exact")["T1059.003"]["signal_reason"]) == (
+        0.5, "unrated (no report shows what the lexicon rates: cmd-c medium, cmd-mention low)")
+    sync_lexicon_ratings(con, RATINGS)
     parent = view(con)
     # a parent's signal: its family's, weighted by the reports that sight each member
-    assert parent["T1059"]["signal"] == round((1.0 * 2 + 0.5 * 1) / 3, 4)
+    assert parent["T1059"]["signal"] == round((0.75 * 2 + 0.5 * 1) / 3, 4)
     assert parent["T1218"]["signal"] == 0.8 and parent["T1566"]["signal"] == 0.5
     assert [parent[t]["prevalence"] for t in ("T1059", "T1218", "T1566")] == [1.0, round(2 / 3, 4), round(1 / 3, 4)]
     assert pd.isna(parent["T1059"]["collection"])  # no telemetry declared: not scored
@@ -149,8 +157,8 @@ def test_the_prioritize_command_stores_the_profile_and_explains_each_row(tmp_pat
     result = runner.invoke(app, ["prioritize", "--db", str(db_file)])
     assert result.exit_code == 1 and "breachminer ingest" in result.output
     with wh.connect(db_file, catalog=catalog) as con:
-        load(con, "r1", ["T1218.005", "T1059.001"])
-        load(con, "r2", ["T1218.005"])
+        load(con, "r1", ["T1218.005", "T1059.001"], observables={"T1218.005": "mshta-exec:high"})
+        load(con, "r2", ["T1218.005"], observables={"T1218.005": "mshta-exec:high"})
     bad = tmp_path / "bad.yaml"
     bad.write_text("telemetry: [Proces Creation]\n")
     result = runner.invoke(app, ["prioritize", "--profile", str(bad), "--db", str(db_file)])
@@ -163,7 +171,7 @@ def test_the_prioritize_command_stores_the_profile_and_explains_each_row(tmp_pat
     assert f"Profile {profile}" in result.output and "1 data components collected" in result.output
     rows = {row["technique_id"]: row for row in csv.DictReader(out.open())}
     assert set(rows) == {"T1218", "T1059"}
-    # the real lexicon rates mshta high; Process Creation is 1 of T1218's 3 data components
+    # the real lexicon rates mshta-exec high, both reports show it; Process Creation: 1 of T1218's 3 components
     assert rows["T1218"]["signal_reason"].startswith("family as sighted: T1218.005 1.00")
     assert float(rows["T1218"]["collection"]) == round(1 / 3, 4) and "Module Load" in rows["T1218"]["missing"]
     layer_path = tmp_path / "detect-first.json"

@@ -181,10 +181,13 @@ JOIN sentences s ON s.report_id = m.report_id AND s.sentence_index = m.sentence_
 -- its parts so an analyst can disagree with one of them.
 --   prevalence  share of reports with a sighting, relative to the most frequent technique (0-1)
 --   signal      exact level: the user's rating (priority_signal) of the technique, else of its parent,
---               else the best fidelity the lexicon gives one of the technique's observables (high 1.0,
---               medium 0.6, low 0.3), else 0.5 (unrated). Parent level: the user's rating of the parent,
---               else the mean of its family members' signals weighted by how many reports sight each
---               (what you would detect)
+--               else what the reports show: per report that sights it, the best fidelity among the
+--               lexicon observables of it that the report's counted evidence names (high 1.0, medium
+--               0.6, low 0.3; none: 0.5), averaged over those reports, so a technique is judged by how
+--               attackers were seen doing it, not by the best detection the lexicon knows for it; no
+--               report naming a rated observable: 0.5 (unrated). Parent level: the user's rating of the
+--               parent, else the mean of its family members' signals weighted by how many reports sight
+--               each (what you would detect)
 --   collection  share of the technique's ATT&CK data components the user collects; 0.5 when ATT&CK
 --               lists none; not scored (NULL, counts as 1) until the profile declares telemetry
 --   priority    prevalence^w_prevalence * signal^w_signal * collection^w_collection
@@ -210,23 +213,40 @@ own_rating AS (  -- the user's own rating of a technique, at either level
     SELECT technique_id, signal, 'your profile' || coalesce(': ' || note, '') AS reason
     FROM priority_signal QUALIFY row_number() OVER (PARTITION BY technique_id) = 1
 ),
-lexicon_best AS (  -- the best-rated lexicon observable of each technique
-    SELECT technique_id, CASE fidelity WHEN 'high' THEN 1.0 WHEN 'medium' THEN 0.6 ELSE 0.3 END AS signal,
-           'lexicon: ' || observable || ' (' || fidelity || ')' AS reason
-    FROM lexicon_ratings
-    QUALIFY row_number() OVER (PARTITION BY technique_id
-                               ORDER BY CASE fidelity WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END,
-                                        observable) = 1
+rated_seen AS (  -- per report and technique: the best-rated lexicon observable its counted evidence names
+    SELECT e.report_id, e.technique_id, r.observable, r.fidelity,
+           CASE r.fidelity WHEN 'high' THEN 1.0 WHEN 'medium' THEN 0.6 ELSE 0.3 END AS signal
+    FROM technique_evidence e
+    JOIN lexicon_ratings r ON r.technique_id = e.technique_id AND r.observable = split_part(e.detail, ':', 1)
+    WHERE e.method = 'lexicon' AND e.counted
+    QUALIFY row_number() OVER (PARTITION BY e.report_id, e.technique_id
+                               ORDER BY CASE r.fidelity WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END,
+                                        r.observable) = 1
 ),
-exact_signal AS (  -- the user's rating of the technique, else of its parent, else the lexicon's
+lexicon_shown AS (  -- each technique's signal as its reports show it: unrated (0.5) where none names one
+    SELECT g.technique_id, avg(coalesce(v.signal, 0.5)) AS signal,
+           'lexicon: ' || string_agg(DISTINCT v.observable || ' (' || v.fidelity || ')', ', ') || printf(
+               ' in %d of %d reports', count(v.report_id), count(*)) AS reason
+    FROM report_techniques g
+    LEFT JOIN rated_seen v USING (report_id, technique_id)
+    WHERE g.level = 'exact'
+    GROUP BY g.technique_id HAVING count(v.report_id) > 0
+),
+lexicon_unseen AS (  -- rated observables that no report shows: named, not scored
+    SELECT technique_id, 'unrated (no report shows what the lexicon rates: '
+           || string_agg(observable || ' ' || fidelity, ', ' ORDER BY observable) || ')' AS reason
+    FROM lexicon_ratings GROUP BY technique_id
+),
+exact_signal AS (  -- the user's rating of the technique, else of its parent, else the reports' observables
     SELECT f.technique_id, f.n_reports, t.parent_id,
            coalesce(o.signal, op.signal, l.signal, 0.5) AS signal,
-           coalesce(o.reason, op.reason || ' (for ' || t.parent_id || ')', l.reason, 'unrated') AS reason
+           coalesce(o.reason, op.reason || ' (for ' || t.parent_id || ')', l.reason, u.reason, 'unrated') AS reason
     FROM frequency f
     JOIN attack_techniques t USING (technique_id)
     LEFT JOIN own_rating o USING (technique_id)
     LEFT JOIN own_rating op ON op.technique_id = t.parent_id AND t.is_subtechnique
-    LEFT JOIN lexicon_best l USING (technique_id)
+    LEFT JOIN lexicon_shown l USING (technique_id)
+    LEFT JOIN lexicon_unseen u USING (technique_id)
     WHERE f.level = 'exact'
 ),
 family_signal AS (
