@@ -67,6 +67,7 @@ def compact_table(title: str | None = None, caption: str | None = None) -> Table
 
 HEADER_WIDTH = 14  # a column header up to this long is not folded ("technique_na / me") when the table fits
 READABLE_WIDTH = 8  # below this many characters per column a table is unreadable: records instead
+TEXT_WIDTH = 12  # a text column gets at least this many characters (or its widest cell) when the table fits
 
 
 def print_frame(frame: Any, title: str | None = None) -> None:
@@ -86,14 +87,47 @@ def print_frame(frame: Any, title: str | None = None) -> None:
         widths = {column: max(items[column], min(len(str(column)), cap)) for column in frame.columns}
         if fits(widths):
             break
+    # then every text column at least TEXT_WIDTH wide where the width allows, and the rest of the width to
+    # the columns that want more, the least wanting first (a tactic before a name); the widths are then
+    # fixed, so a word too long for its column can be broken after a hyphen, underscore or slash
+    # ("defense-" / "evasion") rather than anywhere ("defense-evasi" / "on")
+    cells = {column: ["" if is_missing(v) else _fmt(v) for v in frame[column]] for column in frame.columns}
+    natural = {column: max([len(str(column)), *(len(line) for cell in cells[column] for line in cell.splitlines())])
+               for column in frame.columns}
+    for column in frame.columns:
+        if not str(frame[column].dtype).startswith(("int", "float", "Int", "Float")):
+            wider = {**widths, column: max(widths[column], min(natural[column], TEXT_WIDTH))}
+            if fits(wider):
+                widths = wider
+    spare = console.width - (sum(widths.values()) + 2 * (len(widths) - 1))
+    for column in sorted(frame.columns, key=lambda c: natural[c] - widths[c]):
+        grant = max(0, min(natural[column] - widths[column], spare))
+        widths[column] += grant
+        spare -= grant
     table = compact_table(title)
     for column in frame.columns:
         numeric = str(frame[column].dtype).startswith(("int", "float", "Int", "Float"))
         table.add_column(_folded_header(str(column), widths[column]), justify="right" if numeric else "left",
-                         overflow="fold", min_width=widths[column])
-    for row in frame.itertuples(index=False):
-        table.add_row(*("" if is_missing(v) else _fmt(v) for v in row))
+                         overflow="fold", min_width=widths[column], max_width=widths[column])
+    for row in zip(*(cells[column] for column in frame.columns), strict=True):
+        table.add_row(*(_breakable(cell, widths[column]) for cell, column in zip(row, frame.columns, strict=True)))
     console.print(table)
+
+
+def _breakable(cell: str, width: int) -> str:
+    """A cell whose words longer than ``width`` may break after a hyphen, underscore or slash that fits (a
+    space is put there for the table to wrap at; a word with none is folded by the table)."""
+    def split(word: str) -> str:
+        pieces = []
+        while len(word) > width:
+            cut = max(word.rfind(mark, 0, width) for mark in "-_/")
+            if cut <= 0:
+                break
+            pieces.append(word[:cut + 1])
+            word = word[cut + 1:]
+        return " ".join([*pieces, word])
+
+    return "\n".join(" ".join(split(word) for word in line.split(" ")) for line in cell.split("\n"))
 
 
 def print_techniques(label: str, techniques: list[dict[str, Any]]) -> None:
