@@ -236,6 +236,20 @@ def test_tables_fit_an_80_column_log(monkeypatch) -> None:
     assert header == [["technique_", "share_in_", "cumulative_"],
                       ["rank", "technique_id", "name", "n_reports", "share", "tactic", "share"]]
 
+    # `prioritize` at 80 columns: eight columns, so a tactic breaks after a hyphen ("defense-" / "evasion"),
+    # never mid-word ("defense-evasi" / "on"), and a name keeps its words whole
+    out.truncate(0)
+    out.seek(0)
+    common.print_frame(pd.DataFrame({
+        "pick": [1, 2], "technique": ["T1140", "T1543"],
+        "name": ["Deobfuscate/Decode Files or Information", "Create or Modify System Process"],
+        "tactic": ["defense-evasion", "privilege-escalation"], "reports": [22, 11], "signal": [0.5, 0.5],
+        "collect": [0.5, 0.333], "priority": [0.204, 0.068]}))
+    cells = [line.split() for line in out.getvalue().splitlines()]
+    words = {word for line in cells for word in line}
+    assert {"defense-", "evasion", "privilege-", "escalation", "Information", "Process"} <= words
+    assert max(map(len, out.getvalue().splitlines())) <= 80
+
 
 @pytest.mark.parametrize(("name", "value", "says"), [
     ("BREACHMINER_SIGHTING_THRESHOLD", "abc", "'abc' is not a number"),
