@@ -359,10 +359,22 @@ def test_evidence_counts_everything_behind_a_technique_and_says_when_it_shows_pa
         [(technique, reports, mentions)] = con.execute(
             """SELECT coalesce(parent_id, technique_id) AS p, count(DISTINCT report_id), count(*)
                FROM technique_evidence WHERE counted GROUP BY p ORDER BY count(*) DESC, p LIMIT 1""").fetchall()
+        best_per_report = dict(con.execute(
+            """SELECT report_id, arg_min(sentence_index, (-score, sentence_index)) FROM technique_evidence
+               WHERE counted AND coalesce(parent_id, technique_id) = ? GROUP BY report_id""", [technique]).fetchall())
     assert mentions > 2
     result = invoke("evidence", technique, "-n", "2", *db)
     assert result.exit_code == 0
     assert f"{reports} report{'s' if reports > 1 else ''}, {mentions} mentions; the first 2 shown" in result.output
+    assert "each report's strongest sentence: --per-report 1" in result.output
+    # --per-report: every report, each with its strongest sentence (the one holding its best mention)
+    lines = [json.loads(line) for line in invoke("evidence", technique, "--per-report", "1", "--json", *db).output
+             .splitlines()]
+    assert {line["report_id"] for line in lines} == set(best_per_report)
+    for report_id, best in best_per_report.items():
+        assert {line["sentence_index"] for line in lines if line["report_id"] == report_id} == {best}
+    shown = invoke("evidence", technique, "--per-report", "1", *db).output
+    assert f"{reports} report{'s' if reports > 1 else ''}, {len(lines)} mentions (each report's strongest" in shown
     revoked = invoke("evidence", "T1086", *db)  # PowerShell's old ID
     assert revoked.exit_code == 0 and "T1086 was revoked" in revoked.output and "T1059.001" in revoked.output
     for wrong, says in (("T9999", "not a technique of ATT&CK"), ("TA0003", "not a technique ID"),

@@ -840,18 +840,20 @@ def techniques_at_rank(con: duckdb.DuckDBPyConnection, rank: int, level: str = "
 
 
 def evidence(con: duckdb.DuckDBPyConnection, technique_id: str, limit: int = 50,
-             counted_only: bool = True) -> Any:
-    """Reports and sentences behind a technique's count (a parent ID includes its sub-techniques)."""
+             counted_only: bool = True, per_report: int | None = None) -> Any:
+    """Reports and sentences behind a technique's count (a parent ID includes its sub-techniques), at most
+    ``limit`` mentions; with ``per_report``, only each report's ``per_report`` strongest sentences
+    (strongest first), so every report shows."""
     technique_id = technique_id.strip().upper()
-    where = _evidence_where(counted_only)
     columns = {row[0] for row in con.execute("DESCRIBE technique_evidence").fetchall()}
     advice = "coalesce(advice, false)" if "advice" in columns else "false"  # a warehouse older than the rule
+    order = "strength" if per_report else "sentence_index"
     return con.execute(
-        f"""SELECT report_id, title, published, technique_id, method, round(score, 2) AS score, cited,
+        f"""{_evidence_cte(counted_only)}
+            SELECT report_id, title, published, technique_id, method, round(score, 2) AS score, cited,
                    sentence_index, sentence, {advice} AS advice, counted
-            FROM technique_evidence WHERE {where}
-            ORDER BY published NULLS LAST, report_id, sentence_index, method LIMIT ?""",
-        [technique_id, technique_id, limit],
+            FROM selected ORDER BY published NULLS LAST, report_id, {order}, sentence_index, method LIMIT ?""",
+        [technique_id, technique_id, per_report or 0, per_report or 0, limit],
     ).df()
 
 
@@ -876,11 +878,27 @@ def report_sightings(con: duckdb.DuckDBPyConnection, report_id: str, per_techniq
             for technique, name, score, methods, sentences in rows]
 
 
-def evidence_totals(con: duckdb.DuckDBPyConnection, technique_id: str, counted_only: bool = True) -> tuple[int, int]:
+def evidence_totals(con: duckdb.DuckDBPyConnection, technique_id: str, counted_only: bool = True,
+                    per_report: int | None = None) -> tuple[int, int]:
     """``(reports, mentions)`` behind a technique, as ``evidence`` selects them but without its limit."""
     technique_id = technique_id.strip().upper()
-    return first_row(con, f"SELECT count(DISTINCT report_id), count(*) FROM technique_evidence "
-                          f"WHERE {_evidence_where(counted_only)}", [technique_id, technique_id])
+    return first_row(con, f"{_evidence_cte(counted_only)} "
+                          "SELECT count(DISTINCT report_id), count(*) FROM selected",
+                     [technique_id, technique_id, per_report or 0, per_report or 0])
+
+
+def _evidence_cte(counted_only: bool) -> str:
+    """``selected``: the technique's evidence rows (parameters: the ID twice, then ``per_report`` or 0 twice), each
+    with its sentence's ``strength`` rank in its report (1: the sentence with the strongest mention)."""
+    return f"""WITH rows AS (SELECT * FROM technique_evidence WHERE {_evidence_where(counted_only)}),
+               ranked AS (
+                   SELECT report_id, sentence_index,
+                          row_number() OVER (PARTITION BY report_id ORDER BY max(score) DESC, sentence_index)
+                              AS strength
+                   FROM rows GROUP BY report_id, sentence_index),
+               selected AS (
+                   SELECT * FROM rows JOIN ranked USING (report_id, sentence_index)
+                   WHERE ? = 0 OR strength <= ?)"""
 
 
 def _evidence_where(counted_only: bool) -> str:

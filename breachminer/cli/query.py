@@ -177,6 +177,8 @@ def evidence(
     technique: Annotated[str, typer.Argument(help="technique ID, e.g. T1059.001 (a parent includes its subs)")],
     limit: Annotated[int, typer.Option("-n", "--limit", min=1, help="at most this many mentions")] = 50,
     all_mentions: Annotated[bool, typer.Option("--all", help="also mentions that did not count")] = False,
+    per_report: Annotated[int | None, typer.Option(
+        "--per-report", min=1, help="only each report's N strongest sentences (every report shows)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per mention and line")] = False,
     db: DbOption = None,
 ) -> None:
@@ -184,13 +186,13 @@ def evidence(
 
     Each report once, then each sentence once with every method that found the technique in it, the
     sentence in full. A revoked ID shows its replacement's evidence (T1086 → T1059.001).
-    Example: breachminer evidence T1059.001
+    Example: breachminer evidence T1059.001 --per-report 1   (each report's strongest sentence)
     """
     technique_id = _technique_to_show(technique)
     try:
         with wh.connect(db_path(db), read_only=True) as con:
-            frame = wh.evidence(con, technique_id, limit, counted_only=not all_mentions)
-            totals = wh.evidence_totals(con, technique_id, counted_only=not all_mentions)
+            frame = wh.evidence(con, technique_id, limit, counted_only=not all_mentions, per_report=per_report)
+            totals = wh.evidence_totals(con, technique_id, counted_only=not all_mentions, per_report=per_report)
     except (wh.WarehouseMissing, wh.WarehouseLocked) as exc:
         fail(str(exc))
     if as_json:
@@ -199,7 +201,7 @@ def evidence(
     if frame.empty:
         console.print(f"no evidence for {technique_id}" + ("" if all_mentions else " (--all: also what did not count)"))
         return
-    print_evidence(frame, technique_id, totals)
+    print_evidence(frame, technique_id, totals, per_report)
 
 
 def _technique_to_show(cited: str) -> str:
@@ -222,7 +224,8 @@ def _technique_to_show(cited: str) -> str:
     return resolution.technique_id
 
 
-def print_evidence(frame: Any, technique: str, totals: tuple[int, int] | None = None) -> None:
+def print_evidence(frame: Any, technique: str, totals: tuple[int, int] | None = None,
+                   per_report: int | None = None) -> None:
     """Evidence as blocks that stay readable in an 80-column log: a header with the counts (all of them,
     and how many are shown when ``-n`` cut the list), a report line, then per sentence its index, what
     found it (method, score, the words matched; "not counted" when it did not count) and the whole
@@ -233,9 +236,14 @@ def print_evidence(frame: Any, technique: str, totals: tuple[int, int] | None = 
 
     width = max(40, min(console.width, 100))
     n_reports, n_mentions = totals or (frame["report_id"].nunique(), len(frame))
-    shown = (f"; the first {len(frame)} shown (all of them: -n {n_mentions})" if len(frame) < n_mentions else "")
+    shown = ""
+    if len(frame) < n_mentions:
+        shown = f"; the first {len(frame)} shown, from {frame['report_id'].nunique()} reports (all of them: " \
+                f"-n {n_mentions}" + ("" if per_report else "; each report's strongest sentence: --per-report 1") + ")"
+    strongest = "" if not per_report else (" (each report's strongest sentence)" if per_report == 1 else
+                                           f" (each report's {per_report} strongest sentences)")
     console.print(f"[bold]Evidence for {technique}[/bold]: {n_reports} report{'s' if n_reports != 1 else ''}, "
-                  f"{n_mentions} mention{'s' if n_mentions != 1 else ''}{shown}")
+                  f"{n_mentions} mention{'s' if n_mentions != 1 else ''}{strongest}{shown}")
     for (report_id, title, published), report_rows in frame.groupby(
             ["report_id", "title", "published"], sort=False, dropna=False):
         when = "" if is_missing(published) else f" ({str(published)[:10]})"
