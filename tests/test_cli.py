@@ -351,6 +351,63 @@ def test_report_shows_from_the_warehouse_what_tag_shows_for_the_document(sample_
     assert "T1195.002" in by_id.output and "“" in by_id.output
     missing = invoke("report", "0000000000000000", "--db", str(sample_warehouse))
     assert missing.exit_code == 1 and "no report or source" in missing.output
+    # each evidence sentence comes with the words that matched in it ("" for the classifier), as tag's
+    for technique in loaded["techniques"]:
+        assert len(technique["matched"]) == len(technique["evidence"])
+        assert all(words in sentence for words, sentence in zip(technique["matched"], technique["evidence"],
+                                                                strict=True))
+    assert any(words for technique in loaded["techniques"] for words in technique["matched"])
+    # the start of its ID, or its file name, names it too
+    for short in (loaded["report_id"][:6], doc.rsplit("/", 1)[-1]):
+        named = invoke("report", short, "--json", "--evidence", "2", "--db", str(sample_warehouse))
+        assert named.exit_code == 0 and json.loads(named.stdout) == loaded, short
+
+
+def test_report_on_another_edition_says_whose_text_it_shows(sample_warehouse, tmp_path, monkeypatch) -> None:
+    """A twin (the PDF of an HTML advisory) joins the report read first: `report` on it says the evidence is
+    the other edition's."""
+    import shutil
+
+    from flows.ingest import run_ingest
+
+    db = tmp_path / "w.duckdb"
+    shutil.copy(sample_warehouse, db)
+    original = SAMPLES / "2026-cloud-bec.txt"
+    edition = tmp_path / "cloud-bec-reissued.txt"
+    edition.write_text(original.read_text() + "\nReissued with a corrected contact address.\n")
+    monkeypatch.setenv("BREACHMINER_CLASSIFIER", "0")
+    run_ingest([str(edition)], str(db), workers=1)
+    shown = invoke("report", str(edition), "--db", str(db))
+    assert shown.exit_code == 0, shown.output
+    assert f"{edition} (twin)" in shown.output
+    assert "is another edition of this report" in " ".join(shown.output.split())
+    assert f"are {original.resolve()}'s" in " ".join(shown.output.split()).replace("\n", "")
+    direct = invoke("report", str(original), "--db", str(db))
+    assert "another edition" not in direct.output
+
+
+def test_a_report_named_by_a_prefix_shared_by_two_is_ambiguous(db_file, catalog) -> None:
+    from warehouse_rows import load
+
+    with wh.connect(db_file, catalog=catalog) as con:
+        load(con, "abcd01", ["T1059"])
+        load(con, "abcd02", ["T1027"])
+        assert wh.resolve_reports(con, ["abcd02"]) == ["abcd02"]
+        with pytest.raises(wh.UnknownReport, match=r"'abcd' could be any of abcd01 \(/src/abcd01\), abcd02"):
+            wh.resolve_reports(con, ["abcd"])
+        with pytest.raises(wh.UnknownReport, match="no report or source 'abc'"):  # under 4 characters
+            wh.resolve_reports(con, ["abc"])
+
+
+def test_an_excerpt_of_a_long_sentence_shows_the_words_that_matched() -> None:
+    from breachminer.cli.common import excerpt
+
+    listing = " ".join(f"ext{i}" for i in range(120)) + " Msbuild " + " ".join(f"dir{i}" for i in range(80))
+    assert len(listing) > 1000
+    shown = excerpt(listing, "Msbuild")
+    assert "Msbuild" in shown and shown.startswith("… ext") and shown.endswith(" …") and len(shown) <= 310
+    assert excerpt(listing).startswith("ext0 ext1") and "Msbuild" not in excerpt(listing)
+    assert excerpt("a short sentence", "short") == "a short sentence"
 
 
 def test_evidence_counts_everything_behind_a_technique_and_says_when_it_shows_part(sample_warehouse) -> None:

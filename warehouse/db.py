@@ -456,17 +456,30 @@ class UnknownReport(KeyError):
 
 
 def resolve_reports(con: duckdb.DuckDBPyConnection, targets: Sequence[str]) -> list[str]:
-    """The report IDs that ``targets`` name: a report ID, or a source (path or URL as recorded) of one.
-    Raises ``UnknownReport`` naming every target that is neither."""
+    """The report IDs that ``targets`` name: a report ID, or a source (path or URL as recorded) of one; failing
+    those, the start of one report ID (at least 4 characters: ``6c7b95``) or a file name one source ends with
+    (``2015_Skeleton_Key_Analysis.pdf``). Raises ``UnknownReport`` naming every target that is none of these,
+    or that names several reports that way (with them)."""
     found: list[str] = []
-    unknown = []
+    unknown, ambiguous = [], []
     for target in targets:
         rows = con.execute("""SELECT report_id FROM reports WHERE report_id = ?
                               UNION SELECT report_id FROM report_sources WHERE source = ?""",
                            [target, target]).fetchall()
+        if not rows and target.strip():
+            rows = con.execute(
+                """SELECT report_id, min(source) FROM report_sources
+                   WHERE (length(?) >= 4 AND starts_with(report_id, lower(?)))
+                      OR (NOT contains(?, '/') AND (ends_with(source, '/' || ?) OR ends_with(source, '\\' || ?)))
+                   GROUP BY report_id ORDER BY report_id""", [target] * 5).fetchall()
+            if len(rows) > 1:
+                ambiguous.append(f"{target!r} could be any of " + ", ".join(f"{rid} ({src})" for rid, src in rows))
+                continue
         if not rows:
             unknown.append(target)
         found.extend(row[0] for row in rows if row[0] not in found)
+    if ambiguous:
+        raise UnknownReport("; ".join(ambiguous) + ": give more of the ID, or the whole path or URL")
     if unknown:
         raise UnknownReport(f"no report or source {', '.join(map(repr, unknown))} in the warehouse "
                             "(`breachminer sql \"select report_id, source from report_sources\"` lists them)")
@@ -512,13 +525,15 @@ def forgotten_frame(con: duckdb.DuckDBPyConnection) -> Any:
                           FROM forgotten ORDER BY forgotten_at, report_id""").df()
 
 
-def report_header(con: duckdb.DuckDBPyConnection, report_id: str) -> tuple[str | None, str | None, Any, list[str]]:
-    """A loaded report's title, publisher, publication date and sources (first fetched first)."""
+def report_header(con: duckdb.DuckDBPyConnection, report_id: str) -> tuple[str | None, str | None, Any,
+                                                                           list[tuple[str, str]]]:
+    """A loaded report's title, publisher, publication date and sources with their status (``twin``: another
+    edition of the same report, whose text was not the one analysed), first fetched first."""
     title, publisher, published, sources = con.execute(
         """SELECT title, publisher, published,
-                  (SELECT list(source ORDER BY fetched_at) FROM report_sources WHERE report_id = r.report_id)
+                  (SELECT list((source, status) ORDER BY fetched_at) FROM report_sources WHERE report_id = r.report_id)
            FROM reports r WHERE report_id = ?""", [report_id]).fetchone()
-    return title, publisher, published, list(sources or [])
+    return title, publisher, published, [(source, status) for source, status in sources or []]
 
 
 def run_failures(con: duckdb.DuckDBPyConnection, run_id: str) -> Any:
@@ -863,19 +878,21 @@ def report_sightings(con: duckdb.DuckDBPyConnection, report_id: str, per_techniq
     document, from the warehouse."""
     rows = con.execute(
         """WITH best AS (
-               SELECT technique_id, sentence_index, max(score) AS score, any_value(sentence) AS sentence
+               SELECT technique_id, sentence_index, max(score) AS score, any_value(sentence) AS sentence,
+                      coalesce(max_by(cited, (score, cited)) FILTER (WHERE cited <> ''), '') AS matched
                FROM technique_evidence WHERE report_id = ? AND counted GROUP BY technique_id, sentence_index),
            ranked AS (
                SELECT *, row_number() OVER (PARTITION BY technique_id ORDER BY score DESC, sentence_index) AS r
                FROM best)
            SELECT s.technique_id, any_value(t.name), any_value(s.score), any_value(s.methods),
-                  coalesce(list(e.sentence ORDER BY e.r) FILTER (e.r <= ?), [])
+                  coalesce(list(e.sentence ORDER BY e.r) FILTER (e.r <= ?), []),
+                  coalesce(list(e.matched ORDER BY e.r) FILTER (e.r <= ?), [])
            FROM sightings s JOIN attack_techniques t USING (technique_id)
            LEFT JOIN ranked e ON e.technique_id = s.technique_id
            WHERE s.report_id = ? GROUP BY s.technique_id ORDER BY s.technique_id""",
-        [report_id, per_technique, report_id]).fetchall()
-    return [{"id": technique, "name": name, "score": score, "methods": list(methods), "evidence": list(sentences)}
-            for technique, name, score, methods, sentences in rows]
+        [report_id, per_technique, per_technique, report_id]).fetchall()
+    return [{"id": technique, "name": name, "score": score, "methods": list(methods), "evidence": list(sentences),
+             "matched": list(matched)} for technique, name, score, methods, sentences, matched in rows]
 
 
 def evidence_totals(con: duckdb.DuckDBPyConnection, technique_id: str, counted_only: bool = True,

@@ -141,10 +141,33 @@ def print_techniques(label: str, techniques: list[dict[str, Any]]) -> None:
     for item in techniques:
         console.print(f"  {item['id']:<10} {item['name']:<45} {item['score']:.2f}  {','.join(item['methods'])}",
                       highlight=False)
-        for sentence in item["evidence"]:
-            quoted = textwrap.shorten(" ".join(sentence.split()), width=300, placeholder=" …")
+        for sentence, matched in zip(item["evidence"], item.get("matched") or [""] * len(item["evidence"]),
+                                     strict=True):
+            quoted = excerpt(" ".join(sentence.split()), " ".join(matched.split()))
             console.print(escape(textwrap.fill(f"“{quoted}”", width=100, initial_indent="      ",
                                                subsequent_indent="       ")), highlight=False)
+
+
+EXCERPT_CHARS = 300
+
+
+def excerpt(sentence: str, matched: str = "", width: int = EXCERPT_CHARS) -> str:
+    """At most about ``width`` characters of a sentence, cut at spaces with "…": its start, or, when the
+    words that matched lie beyond that, a window around them, so what was matched is always shown."""
+    if len(sentence) <= width:
+        return sentence
+    at = sentence.find(matched) if matched else -1
+    if at < 0 or at + len(matched) <= width - 2:
+        start, end = 0, width - 2
+    else:
+        start = max(0, at - (width - len(matched)) // 2)
+        end = min(len(sentence), start + width)
+    after = at + len(matched) if at >= 0 else 0
+    if start > 0 and " " in sentence[start:max(start, at)]:
+        start = sentence.find(" ", start) + 1  # whole words only
+    if end < len(sentence) and " " in sentence[after:end]:
+        end = sentence.rfind(" ", after, end)
+    return ("… " if start > 0 else "") + sentence[start:end] + (" …" if end < len(sentence) else "")
 
 
 def _folded_header(name: str, width: int) -> str:

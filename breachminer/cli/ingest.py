@@ -208,16 +208,20 @@ def tag(
         techniques = []
         for sighting in analysis.sightings:
             best: dict[int, float] = {}
+            matched: dict[int, tuple[float, str]] = {}  # per sentence, its strongest mention's words
             for m in analysis.mentions:
                 if m.technique_id == sighting.technique_id and (m.method == "id" or m.sentence_index not in advice):
                     best[m.sentence_index] = max(best.get(m.sentence_index, 0.0), m.score)
-            evidence_ids = sorted(best, key=lambda i: (-best[i], i))  # strongest evidence first
+                    if m.cited:
+                        matched[m.sentence_index] = max(matched.get(m.sentence_index, (0.0, "")), (m.score, m.cited))
+            evidence_ids = sorted(best, key=lambda i: (-best[i], i))[:shown]  # strongest evidence first
             techniques.append({
                 "id": sighting.technique_id,
                 "name": catalog.techniques[sighting.technique_id].name,
                 "score": sighting.score,
                 "methods": list(sighting.methods),
-                "evidence": [sentences[i] for i in evidence_ids[:shown]],
+                "evidence": [sentences[i] for i in evidence_ids],
+                "matched": [matched.get(i, (0.0, ""))[1] for i in evidence_ids],
             })
         if as_json:
             print(json.dumps({"source": str(path), "techniques": techniques}, ensure_ascii=False))

@@ -132,7 +132,7 @@ def sql(
             result = con.execute(query)
             if result.description is None:
                 fail("the statement returned no rows to show (a SELECT, DESCRIBE or SHOW does)")
-            frame = result.df()
+            frame = result.df(date_as_object=True)  # a DATE prints as 2020-10-28, not a midnight timestamp
     except (wh.WarehouseMissing, wh.WarehouseLocked) as exc:
         fail(str(exc))
     except duckdb.Error as exc:
@@ -154,6 +154,8 @@ def report(
 
     Example: breachminer report ../shared/data/reports/2015_Skeleton_Key_Analysis.pdf
     """
+    from rich.markup import escape
+
     shown = evidence_sentences if evidence_sentences is not None else (3 if as_json else 1)
     named = str(Path(target).resolve()) if Path(target).exists() else target
     try:
@@ -165,12 +167,19 @@ def report(
         fail(str(exc))
     if as_json:
         print(json.dumps({"report_id": report_id, "title": title, "publisher": publisher,
-                          "published": published.isoformat() if published else None, "sources": sources,
-                          "techniques": techniques}, ensure_ascii=False))
+                          "published": published.isoformat() if published else None,
+                          "sources": [source for source, _status in sources], "techniques": techniques},
+                         ensure_ascii=False))
         return
     dated = f", {published}" if published else ""
     print_techniques(f"{report_id} {title or 'untitled'} ({publisher or 'publisher unknown'}{dated})", techniques)
-    console.print(f"[dim]sources: {'; '.join(sources)}[/dim]", highlight=False)
+    console.print(f"[dim]sources: {'; '.join(f'{source} ({status})' for source, status in sources)}[/dim]",
+                  highlight=False)
+    if dict(sources).get(named) == "twin":
+        read = [source for source, status in sources if status != "twin"]
+        console.print(f"[yellow]{escape(target)} is another edition of this report (near-identical text): the "
+                      f"text analysed, and the evidence above, are {escape(read[-1]) if read else 'the other'}'s; "
+                      "`breachminer tag` on it shows its own[/yellow]", highlight=False)
 
 
 def evidence(
