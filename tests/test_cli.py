@@ -551,3 +551,26 @@ def test_prefect_logs_show_only_when_verbose(monkeypatch, verbose, quiet) -> Non
         monkeypatch.setenv("BREACHMINER_VERBOSE", verbose)
     quiet_prefect()
     assert (os.environ.get("PREFECT_LOGGING_LEVEL") == "WARNING") is quiet  # BREACHMINER_VERBOSE=0 is quiet too
+
+
+def test_read_commands_count_only_the_reports_in_scope(sample_warehouse, tmp_path) -> None:
+    db = ("--db", str(sample_warehouse))
+    with wh.connect(sample_warehouse, read_only=True) as con:
+        [ransomware] = [rid for (rid,) in con.execute(
+            "SELECT report_id FROM reports WHERE title ILIKE '%ransomware%'").fetchall()]
+        expected = con.execute("SELECT count(*) FROM sightings WHERE report_id = ?", [ransomware]).fetchone()[0]
+    top = invoke("top", "-n", "200", "--level", "exact", "--title", "Ransomware", "--csv", str(tmp_path / "t.csv"),
+                 "--layer", str(tmp_path / "t.json"), *db)
+    assert top.exit_code == 0, top.output
+    assert "over 1 reports (title ~ 'Ransomware')" in top.output
+    rows = list(csv.DictReader((tmp_path / "t.csv").open()))
+    assert len(rows) == expected and all(row["n_reports"] == "1" and row["share"] == "1.0" for row in rows)
+    assert "reports with title ~ 'Ransomware'" in json.loads((tmp_path / "t.json").read_text())["name"]
+    technique = rows[0]["technique_id"]
+    shown = invoke("evidence", technique, "--since", "2025", "--until", "2025", "--json", *db)
+    assert {json.loads(line)["report_id"] for line in shown.output.splitlines()} == {ransomware}
+    assert invoke("prioritize", "--publisher", "halyard", *db).output.count("over 1 reports") == 1
+    invoke("summary", str(tmp_path / "s.html"), "--title", "ransomware", *db)
+    assert "Only the reports with title ~ &#x27;ransomware&#x27;" in (tmp_path / "s.html").read_text()
+    nothing = invoke("top", "--title", "no such title", *db)
+    assert nothing.exit_code == 1 and "no loaded report is in the scope" in nothing.output

@@ -319,3 +319,32 @@ def test_the_readme_documents_every_view_column_and_no_other(con) -> None:
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()]
         assert set(columns) - set(named) == set(), f"{view}: columns the README does not name"
         assert set(named) - relations - set(columns) == set(), f"{view}: named in the README, no such column"
+
+
+def test_a_report_scope_restricts_every_view_on_its_connection_only(db_file, catalog) -> None:
+    with wh.connect(db_file, catalog=catalog) as con:
+        load(con, "r1", ["T1486", "T1059.001"], title="Hive Ransomware Analysis", publisher="INCIBE-CERT",
+             published=date(2021, 11, 1))
+        load(con, "r2", ["T1486", "T1082"], title="O'Brien's ransomware notes", publisher="Vendor",
+             published=date(2023, 5, 1))
+        load(con, "r3", ["T1059.001", "T1082"], title="APT espionage", publisher="Vendor", published=date(2019, 1, 1))
+    with wh.connect(db_file, read_only=True) as con:
+        scope = wh.ReportScope(titles=("RANSOMWARE",))
+        assert wh.scope_reports(con, scope) == 2 and wh.counted_report_total(con) == 2
+        frequency = dict(con.execute("SELECT technique_id, n_reports FROM technique_frequency "
+                                     "WHERE level = 'parent'").fetchall())
+        assert frequency == {"T1486": 2, "T1059": 1, "T1082": 1}  # r3 is out of every count
+        assert con.execute("SELECT share FROM technique_frequency WHERE technique_id = 'T1486'").fetchone()[0] == 1.0
+        assert {r for (r,) in con.execute("SELECT DISTINCT report_id FROM technique_evidence").fetchall()} == {
+            "r1", "r2"}
+        assert con.execute("SELECT max(n_reports) FROM technique_priority").fetchone()[0] == 2
+        assert wh.evidence_totals(con, "T1082") == (1, 1)
+        # an apostrophe is a character, not SQL; years are publication years; a publisher is matched alike
+        assert wh.scope_reports(con, wh.ReportScope(titles=("o'brien",))) == 1
+        assert wh.scope_reports(con, wh.ReportScope(since=2020, until=2022)) == 1
+        assert wh.scope_reports(con, wh.ReportScope(publishers=("vendor",), since=2020)) == 1
+        assert wh.ReportScope(titles=("a", "b"), since=2020).describe() == "title ~ 'a' or 'b', 2020 to …"
+        with pytest.raises(ValueError, match=r"no loaded report is in the scope \(title ~ 'wiper'\)"):
+            wh.scope_reports(con, wh.ReportScope(titles=("wiper",)))
+    with wh.connect(db_file, read_only=True) as other:  # another connection counts everything
+        assert wh.counted_report_total(other) == 3

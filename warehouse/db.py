@@ -794,6 +794,58 @@ def tactic_shortname(tactic: str) -> str:
     return tactic.strip().lower().replace(" ", "-")
 
 
+@dataclass(frozen=True)
+class ReportScope:
+    """Which reports the read commands count: those whose title contains one of ``titles``, whose publisher
+    contains one of ``publishers`` (case-insensitive), published from year ``since`` to year ``until``."""
+
+    titles: tuple[str, ...] = ()
+    publishers: tuple[str, ...] = ()
+    since: int | None = None
+    until: int | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.titles or self.publishers or self.since is not None or self.until is not None)
+
+    def describe(self) -> str:
+        """The scope in words: ``title ~ 'ransomware' or 'wiper', 2020 to 2023``."""
+        parts = []
+        for label, words in (("title", self.titles), ("publisher", self.publishers)):
+            if words:
+                parts.append(f"{label} ~ " + " or ".join(repr(word) for word in words))
+        if self.since is not None or self.until is not None:
+            parts.append(f"{self.since or '…'} to {self.until or '…'}" if self.since != self.until else
+                         f"{self.since}")
+        return ", ".join(parts)
+
+
+def scope_reports(con: duckdb.DuckDBPyConnection, scope: ReportScope) -> int:
+    """Restrict every view on this connection to the reports in ``scope`` and return how many there are.
+
+    The views count ``counted_reports``; a temporary view of that name, on this connection only, shadows
+    it, so frequencies, shares, tactics, prevalence, priorities and evidence are all over the same reports.
+    Nothing is written. A scope that no report is in is a ``ValueError``."""
+    def literal(text: str) -> str:  # a view cannot take parameters: quoted as SQL string literals
+        return "'" + text.replace("'", "''") + "'"
+
+    conditions = ["status = 'ok'"]
+    for column, words in (("title", scope.titles), ("publisher", scope.publishers)):
+        if words:
+            conditions.append("(" + " OR ".join(f"contains(lower(coalesce({column}, '')), lower({literal(word)}))"
+                                                for word in words) + ")")
+    year = "coalesce(year(published), published_year)"
+    if scope.since is not None:
+        conditions.append(f"{year} >= {int(scope.since)}")
+    if scope.until is not None:
+        conditions.append(f"{year} <= {int(scope.until)}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW counted_reports AS SELECT * FROM main.reports "
+                f"WHERE {' AND '.join(conditions)}")
+    count = first_row(con, "SELECT count(*) FROM counted_reports")[0]
+    if scope and not count:
+        raise ValueError(f"no loaded report is in the scope ({scope.describe()})")
+    return count
+
+
 def counted_report_total(con: duckdb.DuckDBPyConnection, dated_only: bool = False) -> int:
     """Reports that count (text extracted and loaded); with ``dated_only``, those with a date or a year."""
     where = " WHERE published IS NOT NULL OR published_year IS NOT NULL" if dated_only else ""

@@ -34,7 +34,7 @@ from typing import Any
 import duckdb
 
 from breachminer.catalog import ATTACK_NOTICE
-from warehouse.db import counted_report_total, first_row, tactic_shortname, top_techniques
+from warehouse.db import ReportScope, counted_report_total, first_row, tactic_shortname, top_techniques
 from warehouse.html_summary import html_summary
 from warehouse.priorities import priorities
 
@@ -48,8 +48,9 @@ GRADIENT_COLORS = ["#ffffff", "#d32f2f"]
 
 
 def navigator_layer(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "parent",
-                    tactic: str | None = None) -> dict[str, Any]:
-    """The top-``n`` techniques (as ``top_techniques`` selects them) as a Navigator layer (a JSON object).
+                    tactic: str | None = None, scope: ReportScope | None = None) -> dict[str, Any]:
+    """The top-``n`` techniques (as ``top_techniques`` selects them) as a Navigator layer (a JSON object);
+    ``scope``: the reports the connection counts (``scope_reports``), named in the layer.
 
     Scores are report counts; the gradient runs from 0 to the largest count. Within a tactic, each entry
     is tied to that tactic's column (a technique listed under several tactics is coloured only there).
@@ -72,9 +73,10 @@ def navigator_layer(con: duckdb.DuckDBPyConnection, n: int = 20, level: str = "p
         # at parent level, the sub-techniques seen get their own (exact) counts, shown when expanded
         techniques += [_entry(sub_id, sub_n, sub_share, total, [{"name": "reports", "value": f"{sub_n} of {total}"}],
                               shortname) for sub_id, _, sub_n, sub_share in subs]
-    scope = f"{level} level" + (f", tactic {shortname}" if shortname else "")
-    return _layer(f"breachminer: top {len(frame)} techniques ({scope})",
-                  f"How many of {total} threat reports have a sighting of each technique ({scope}; a report counts "
+    what = f"{level} level" + (f", tactic {shortname}" if shortname else "") + (
+        f", reports with {scope.describe()}" if scope else "")
+    return _layer(f"breachminer: top {len(frame)} techniques ({what})",
+                  f"How many of {total} threat reports have a sighting of each technique ({what}; a report counts "
                   "once for each technique its text supports)", techniques, total, attack_version,
                   select_across_tactics=True)
 

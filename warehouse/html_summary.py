@@ -39,8 +39,10 @@ padding-left:.7rem;border-left:3px solid #ddd}footer{margin-top:3rem;color:#666;
 """
 
 
-def html_summary(con: duckdb.DuckDBPyConnection, n: int = 20, evidence_per_technique: int = 3) -> str:
-    """The summary page of the warehouse ``con`` as HTML text (top ``n`` techniques, ``n`` priorities)."""
+def html_summary(con: duckdb.DuckDBPyConnection, n: int = 20, evidence_per_technique: int = 3,
+                 scope: str | None = None) -> str:
+    """The summary page of the warehouse ``con`` as HTML text (top ``n`` techniques, ``n`` priorities);
+    ``scope`` says which reports it counts when not all (``warehouse.db.scope_reports``)."""
     if n < 1:
         raise ValueError(f"-n must be at least 1, not {n}")
     top = top_techniques(con, n)
@@ -62,6 +64,8 @@ def html_summary(con: duckdb.DuckDBPyConnection, n: int = 20, evidence_per_techn
         "<h1>ATT&amp;CK techniques seen in threat reports</h1>\n"
         f"<p class=\"muted\">breachminer {_e(__version__)}, generated {generated}, "
         f"ATT&amp;CK Enterprise v{_e(attack_version)}.</p>\n"
+        + (f"<p><strong>Only the reports with {_e(scope)}</strong>: every number below counts those.</p>\n"
+           if scope else "")
         + "\n".join(sections)
         + f"\n<footer><p>{_e(ATTACK_NOTICE)}</p></footer>\n</body></html>\n"
     )

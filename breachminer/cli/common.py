@@ -40,6 +40,18 @@ ExportDirOption = Annotated[Path | None, typer.Option(
                          "layers and summary.html, each replaced whole)", show_default=False)]
 ExportLimitOption = Annotated[int, typer.Option("--export-limit", min=1, help="techniques in each export")]
 
+# Which reports a read command counts (warehouse.db.ReportScope); every number it prints is over those.
+TitleScopeOption = Annotated[list[str] | None, typer.Option(
+    "--title", help="count only reports whose title contains this (case-insensitive; repeat for any of several)",
+    show_default=False)]
+PublisherScopeOption = Annotated[list[str] | None, typer.Option(
+    "--publisher", help="count only reports whose publisher contains this (repeat for any of several)",
+    show_default=False)]
+SinceScopeOption = Annotated[int | None, typer.Option(
+    "--since", help="count only reports published in this year or later", show_default=False)]
+UntilScopeOption = Annotated[int | None, typer.Option(
+    "--until", help="count only reports published in this year or earlier", show_default=False)]
+
 
 def db_path(option: Path | None) -> Path:
     return option or get_settings().db_path
@@ -67,7 +79,7 @@ def compact_table(title: str | None = None, caption: str | None = None) -> Table
 
 HEADER_WIDTH = 14  # a column header up to this long is not folded ("technique_na / me") when the table fits
 READABLE_WIDTH = 8  # below this many characters per column a table is unreadable: records instead
-TEXT_WIDTH = 12  # a text column gets at least this many characters (or its widest cell) when the table fits
+TEXT_WIDTH = 13  # a text column gets at least this many characters (or its widest cell) when the table fits
 
 
 def print_frame(frame: Any, title: str | None = None) -> None:

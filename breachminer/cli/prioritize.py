@@ -9,7 +9,19 @@ from typing import Annotated
 import typer
 
 import warehouse.db as wh
-from breachminer.cli.common import DbOption, WaitOption, console, db_path, fail, print_frame, write_or_fail
+from breachminer.cli.common import (
+    DbOption,
+    PublisherScopeOption,
+    SinceScopeOption,
+    TitleScopeOption,
+    UntilScopeOption,
+    WaitOption,
+    console,
+    db_path,
+    fail,
+    print_frame,
+    write_or_fail,
+)
 from breachminer.settings import get_settings
 
 
@@ -26,6 +38,10 @@ def prioritize(
     csv: Annotated[Path | None, typer.Option("--csv", help="also write the table, with every part's reason")] = None,
     layer: Annotated[Path | None, typer.Option(
         "--layer", help="also write the picks as an ATT&CK Navigator layer (JSON, layer format 4.5)")] = None,
+    title: TitleScopeOption = None,
+    publisher: PublisherScopeOption = None,
+    since: SinceScopeOption = None,
+    until: UntilScopeOption = None,
     db: DbOption = None,
     wait: WaitOption = 15.0,
 ) -> None:
@@ -57,12 +73,14 @@ def prioritize(
         loaded = load_profile(profile, catalog) if profile else None
     except ProfileError as exc:
         fail(str(exc))
+    scope = wh.ReportScope(tuple(title or ()), tuple(publisher or ()), since, until)
     try:
         with wh.connect(path, catalog=catalog, lock_wait=wait) as con:
             sync_lexicon_ratings(con, lexicon_ratings(catalog))
             if loaded is not None:
                 store_profile(con, loaded)
             current = stored_profile(con)
+            wh.scope_reports(con, scope)
             frame = priorities(con, n, level, per_tactic, tactic)
             total = wh.counted_report_total(con)
             layer_json = priority_layer(con, frame, level) if layer else None
@@ -83,7 +101,8 @@ def prioritize(
                    "priority"]].rename(columns={"technique_id": "technique", "technique_name": "name",
                                                 "n_reports": "reports", "collection": "collect"})
     print_frame(shown, f"Detect first: {len(frame)} techniques ({level} level"
-                       f"{', ' + tactic if tactic else ''}) over {total} reports; "
+                       f"{', ' + tactic if tactic else ''}) over {total} reports"
+                       + (f" ({scope.describe()})" if scope else "") + "; "
                        "priority = prevalence (reports ÷ the most frequent's) × signal × collection")
     if csv:
         write_or_fail(csv, lambda target: write_csv(frame, target))

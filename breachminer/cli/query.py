@@ -12,6 +12,10 @@ import typer
 import warehouse.db as wh
 from breachminer.cli.common import (
     DbOption,
+    PublisherScopeOption,
+    SinceScopeOption,
+    TitleScopeOption,
+    UntilScopeOption,
     console,
     db_path,
     err_console,
@@ -33,6 +37,10 @@ def top(
     half_life: Annotated[float | None, typer.Option(
         "--half-life", help="rank by time-decayed prevalence instead: a report's weight halves every this many "
                             "years before the newest report", show_default=False)] = None,
+    title: TitleScopeOption = None,
+    publisher: PublisherScopeOption = None,
+    since: SinceScopeOption = None,
+    until: UntilScopeOption = None,
     db: DbOption = None,
 ) -> None:
     """The most frequent techniques: reports with a sighting, share of reports, rank.
@@ -43,6 +51,7 @@ def top(
 
     Example: breachminer top -n 20 --tactic persistence --csv top.csv --layer top.json
     Recent first: breachminer top -n 20 --half-life 2
+    Some reports only: breachminer top --tactic discovery --title ransomware --since 2020
     """
     from warehouse.exports import navigator_layer, replace_file, write_csv
 
@@ -50,22 +59,25 @@ def top(
         fail("--level must be 'parent' or 'exact'")
     if half_life is not None and layer:
         fail("--layer scores techniques by their report counts; write it without --half-life")
+    scope = wh.ReportScope(tuple(title or ()), tuple(publisher or ()), since, until)
     try:
         with wh.connect(db_path(db), read_only=True) as con:
+            wh.scope_reports(con, scope)
             frame = wh.top_techniques(con, n, level, tactic, half_life)
             last_rank = int(frame["rank"].iloc[-1]) if len(frame) == n and half_life is None else None
             tied = (wh.techniques_at_rank(con, last_rank, level, tactic) - int((frame["rank"] == last_rank).sum())
                     if last_rank is not None else 0)
             total = wh.counted_report_total(con)
             dated = wh.counted_report_total(con, dated_only=True)
-            layer_json = navigator_layer(con, n, level, tactic) if layer else None
+            layer_json = navigator_layer(con, n, level, tactic, scope) if layer else None
     except (wh.WarehouseMissing, wh.WarehouseLocked, ValueError) as exc:
         fail(str(exc))
-    title = f"Top {len(frame)} techniques ({level} level{', ' + tactic if tactic else ''}) over {total} reports"
+    scoped = f" ({scope.describe()})" if scope else ""
+    heading = f"Top {len(frame)} techniques ({level} level{', ' + tactic if tactic else ''}) over {total} reports"
     if half_life is not None:
-        title = (f"Top {len(frame)} techniques by prevalence with a {half_life:g}-year half-life ({level} level"
-                 f"{', ' + tactic if tactic else ''}) over the {dated} dated of {total} reports")
-    print_frame(frame, title)
+        heading = (f"Top {len(frame)} techniques by prevalence with a {half_life:g}-year half-life ({level} level"
+                   f"{', ' + tactic if tactic else ''}) over the {dated} dated of {total} reports")
+    print_frame(frame, heading + scoped)
     if tied > 0:
         console.print(f"{tied} more technique{'s tie' if tied > 1 else ' ties'} at rank {last_rank} "
                       f"(-n {n + tied} shows {'them' if tied > 1 else 'it'})")
@@ -85,6 +97,10 @@ def summary(
     n: Annotated[int, typer.Option("-n", "--limit", min=1, help="techniques in the top table and priorities")] = 20,
     evidence_per_technique: Annotated[int, typer.Option(
         "--evidence", help="sentences shown per top technique (one per report)")] = 3,
+    title: TitleScopeOption = None,
+    publisher: PublisherScopeOption = None,
+    since: SinceScopeOption = None,
+    until: UntilScopeOption = None,
     db: DbOption = None,
 ) -> None:
     """A one-page HTML summary to share: top techniques, coverage per tactic, priorities, and the evidence.
@@ -97,9 +113,11 @@ def summary(
     from warehouse.exports import replace_file
     from warehouse.html_summary import html_summary
 
+    scope = wh.ReportScope(tuple(title or ()), tuple(publisher or ()), since, until)
     try:
         with wh.connect(db_path(db), read_only=True) as con:
-            page = html_summary(con, n, evidence_per_technique)
+            wh.scope_reports(con, scope)
+            page = html_summary(con, n, evidence_per_technique, scope.describe() if scope else None)
     except (wh.WarehouseMissing, wh.WarehouseLocked, ValueError) as exc:
         fail(str(exc))
     write_or_fail(path, lambda target: replace_file(target, page))
@@ -189,6 +207,10 @@ def evidence(
     per_report: Annotated[int | None, typer.Option(
         "--per-report", min=1, help="only each report's N strongest sentences (every report shows)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per mention and line")] = False,
+    title: TitleScopeOption = None,
+    publisher: PublisherScopeOption = None,
+    since: SinceScopeOption = None,
+    until: UntilScopeOption = None,
     db: DbOption = None,
 ) -> None:
     """The reports and sentences behind a technique's count.
@@ -198,19 +220,23 @@ def evidence(
     Example: breachminer evidence T1059.001 --per-report 1   (each report's strongest sentence)
     """
     technique_id = _technique_to_show(technique)
+    scope = wh.ReportScope(tuple(title or ()), tuple(publisher or ()), since, until)
     try:
         with wh.connect(db_path(db), read_only=True) as con:
+            wh.scope_reports(con, scope)
             frame = wh.evidence(con, technique_id, limit, counted_only=not all_mentions, per_report=per_report)
             totals = wh.evidence_totals(con, technique_id, counted_only=not all_mentions, per_report=per_report)
-    except (wh.WarehouseMissing, wh.WarehouseLocked) as exc:
+    except (wh.WarehouseMissing, wh.WarehouseLocked, ValueError) as exc:
         fail(str(exc))
     if as_json:
         print(frame.to_json(orient="records", lines=True, date_format="iso"), end="")
         return
+    scoped = f" in the reports with {scope.describe()}" if scope else ""
     if frame.empty:
-        console.print(f"no evidence for {technique_id}" + ("" if all_mentions else " (--all: also what did not count)"))
+        console.print(f"no evidence for {technique_id}{scoped}"
+                      + ("" if all_mentions else " (--all: also what did not count)"))
         return
-    print_evidence(frame, technique_id, totals, per_report)
+    print_evidence(frame, technique_id + scoped, totals, per_report)
 
 
 def _technique_to_show(cited: str) -> str:
