@@ -574,3 +574,22 @@ def test_read_commands_count_only_the_reports_in_scope(sample_warehouse, tmp_pat
     assert "Only the reports with title ~ &#x27;ransomware&#x27;" in (tmp_path / "s.html").read_text()
     nothing = invoke("top", "--title", "no such title", *db)
     assert nothing.exit_code == 1 and "no loaded report is in the scope" in nothing.output
+
+
+def test_evidence_shows_the_classifier_probability_beside_its_score(monkeypatch) -> None:
+    """A classifier score is its probability on the sighting scale: the probability and the technique's
+    threshold are printed with it, so a 0.98 from p=0.144 is not read as confidence."""
+    import io
+
+    import pandas as pd
+    from rich.console import Console
+
+    from breachminer.cli import query
+
+    out = io.StringIO()
+    monkeypatch.setattr(query, "console", Console(file=out, width=100, soft_wrap=True))
+    query.print_evidence(pd.DataFrame([{
+        "report_id": "r1", "title": "Cring", "published": None, "technique_id": "T1027.013", "method": "classifier",
+        "score": 0.98, "cited": "", "detail": "p=0.144 threshold=0.044", "sentence_index": 99,
+        "sentence": "Sorry, your computer has been encrypted.", "advice": False, "counted": True}]), "T1027.013")
+    assert "T1027.013 classifier 0.98 (p=0.144 threshold=0.044)" in out.getvalue()

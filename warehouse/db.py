@@ -917,7 +917,7 @@ def evidence(con: duckdb.DuckDBPyConnection, technique_id: str, limit: int = 50,
     order = "strength" if per_report else "sentence_index"
     return con.execute(
         f"""{_evidence_cte(counted_only)}
-            SELECT report_id, title, published, technique_id, method, round(score, 2) AS score, cited,
+            SELECT report_id, title, published, technique_id, method, round(score, 2) AS score, cited, detail,
                    sentence_index, sentence, {advice} AS advice, counted
             FROM selected ORDER BY published NULLS LAST, report_id, {order}, sentence_index, method LIMIT ?""",
         [technique_id, technique_id, per_report or 0, per_report or 0, limit],

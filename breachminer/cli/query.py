@@ -288,6 +288,7 @@ def print_evidence(frame: Any, technique: str, totals: tuple[int, int] | None = 
         for index, rows in report_rows.groupby("sentence_index", sort=False):
             found = " · ".join(
                 f"{row.technique_id} {row.method} {row.score:.2f}" + (f' "{row.cited}"' if row.cited else "")
+                + (f" ({row.detail})" if row.method == "classifier" and row.detail else "")  # its probability
                 + ("" if row.counted else " (not counted)")
                 for row in rows.itertuples(index=False))
             advice = " [yellow](advice: only an explicit ID counts)[/yellow]" if rows["advice"].iloc[0] else ""
