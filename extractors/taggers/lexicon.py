@@ -9,6 +9,10 @@ pattern's *required literals* (strings one of which every match contains, read f
 regex) are looked up in the case-folded document once; only the patterns whose literals occur are
 searched, and only in the sentences that contain one. The result is the same (a test compares); the
 lexicon tags the 27 real reports in 1.5 s instead of 9.1 s (`bench/classifier_speed.py`).
+
+A malware's exclusion list (``extractors.exclusion_lists``: "Ignored files … autorun.inf boot.ini …")
+names what it leaves alone: no entry is searched there, and the list is one high-fidelity mention of
+Selective Exclusion (T1679, ``selective-exclusion-list:high``) instead.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ import yaml
 
 from breachminer.catalog import AttackCatalog
 from breachminer.records import Mention, Sentence
+from extractors.exclusion_lists import KEY as EXCLUSION_KEY
+from extractors.exclusion_lists import SELECTIVE_EXCLUSION, is_exclusion_list, listed_names
 from extractors.taggers.base import file_digest
 
 LEXICON_FILE = Path(__file__).resolve().parent.parent / "data" / "lexicon.yaml"
-CODE_REVISION = "lexicon-2"
+CODE_REVISION = "lexicon-3"  # lexicon-3: exclusion lists (extractors.exclusion_lists) → T1679 only
 
 
 def lexicon_version(catalog: AttackCatalog, path: Path | None = None) -> str:
@@ -140,6 +146,7 @@ class LexiconTagger:
     def __init__(self, catalog: AttackCatalog, path: Path | None = None) -> None:
         self.version = lexicon_version(catalog, path)
         self.entries = load_lexicon(catalog, path)
+        self.exclusion_technique = SELECTIVE_EXCLUSION if SELECTIVE_EXCLUSION in catalog.techniques else None
 
     def tag(self, sentences: Sequence[Sentence]) -> list[Mention]:
         folded = [fold(sentence.text) for sentence in sentences]
@@ -148,6 +155,14 @@ class LexiconTagger:
                       if entry.literals is None or any(literal in document for literal in entry.literals)]
         mentions: list[Mention] = []
         for sentence, text in zip(sentences, folded, strict=True):
+            if is_exclusion_list(sentence.text):
+                if self.exclusion_technique:
+                    first = listed_names(sentence.text)[0]
+                    mentions.append(Mention(
+                        sentence_index=sentence.index, technique_id=self.exclusion_technique, method=self.method,
+                        score=FIDELITY_SCORES["high"], cited=first.group(0), start=first.start(), end=first.end(),
+                        detail=f"{EXCLUSION_KEY}:high", tagger_version=self.version))
+                continue
             for entry in candidates:
                 if entry.literals is not None and not any(literal in text for literal in entry.literals):
                     continue

@@ -5,7 +5,8 @@ replacements) and the aliases in ``extractors/data/names.yaml``, matched on lowe
 The same file lists names too generic to match (``ignore``), names that need a second signal
 (``weak``), distinctive names that count alone (``strong``) and which technique a name shared by
 several techniques means (``prefer``). A name ATT&CK gives to several techniques with no
-preference is not matched.
+preference is not matched, and nothing is matched in a malware's exclusion list
+(``extractors.exclusion_lists``: a folder named `MSBuild` that ransomware leaves alone is no MSBuild).
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from spacy.matcher import PhraseMatcher
 
 from breachminer.catalog import AttackCatalog
 from breachminer.records import Mention, Sentence
+from extractors.exclusion_lists import is_exclusion_list
 from extractors.sentences import nlp
 from extractors.taggers.base import file_digest
 
 NAMES_FILE = Path(__file__).resolve().parent.parent / "data" / "names.yaml"
-CODE_REVISION = "name-2"
+CODE_REVISION = "name-3"  # name-3: nothing matched in exclusion lists (extractors.exclusion_lists)
 
 
 def name_version(catalog: AttackCatalog, rules_path: Path | None = None) -> str:
@@ -103,6 +105,8 @@ class NameTagger:
         mentions: list[Mention] = []
         tokenizer = nlp().tokenizer
         for sentence, doc in zip(sentences, tokenizer.pipe(s.text for s in sentences), strict=True):
+            if is_exclusion_list(sentence.text):
+                continue
             spans = self.matcher(doc, as_spans=True)
             # keep the longest match where matches overlap ("scheduled task" inside "scheduled task/job")
             spans = sorted(spans, key=lambda s: (-(s.end - s.start), s.start))
