@@ -12,7 +12,8 @@ from breachminer.cli.common import DbOption, console, db_path, fail, print_frame
 
 def forget(
     targets: Annotated[list[str] | None, typer.Argument(
-        help="report IDs, or sources (paths or URLs) of reports", show_default=False)] = None,
+        help="report IDs (or their first 4+ characters), or sources (paths, URLs or file names) of reports",
+        show_default=False)] = None,
     reason: Annotated[str | None, typer.Option(help="why, kept with the record (e.g. 'not a threat report')")] = None,
     list_forgotten: Annotated[bool, typer.Option("--list", help="list the forgotten reports")] = False,
     restore: Annotated[list[str] | None, typer.Option(

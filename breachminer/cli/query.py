@@ -161,7 +161,8 @@ def sql(
 
 
 def report(
-    target: Annotated[str, typer.Argument(help="a report ID, or a source (path or URL) of a report")],
+    target: Annotated[str, typer.Argument(
+        help="a report ID (or its first 4+ characters), or a source (path, URL or file name) of a report")],
     evidence_sentences: Annotated[int | None, typer.Option(
         "--evidence", min=0, help="evidence sentences per technique, strongest first \\[default: 1, or 3 with --json]",
         show_default=False)] = None,
