@@ -28,13 +28,49 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfVectorizer, _document_frequency
 
 _MAX_CODE_POINT = 0x110000
 
 
 class TfidfFeatures(TfidfVectorizer):
-    """A ``TfidfVectorizer`` with a vectorised ``transform`` for ``char_wb`` and word 1–2-gram features."""
+    """A ``TfidfVectorizer`` with a vectorised ``transform`` for ``char_wb`` and word 1–2-gram features, whose
+    bounded vocabulary is the same on every machine (``_limit_features``)."""
+
+    def _limit_features(self, X: Any, vocabulary: dict[str, int], high: Any = None, low: Any = None,
+                        limit: int | None = None) -> Any:
+        """scikit-learn's pruning, with ties at the ``max_features`` cut broken by the term (alphabetical).
+
+        scikit-learn keeps the ``limit`` most frequent terms with an unstable ``argsort``, so which of the
+        terms tied at the cut survive depends on numpy's sorting kernel, which depends on the CPU: thousands
+        of the 60,000 terms (all occurring 3 times) differed between an AVX2 and an AVX-512 machine, and
+        ``breachminer train`` did not reproduce the shipped model. The terms are sorted before this is
+        called, so a stable sort breaks ties by term.
+        """
+        if high is None and low is None and limit is None:
+            return X, set()
+        dfs = _document_frequency(X)
+        mask = np.ones(len(dfs), dtype=bool)
+        if high is not None:
+            mask &= dfs <= high
+        if low is not None:
+            mask &= dfs >= low
+        if limit is not None and mask.sum() > limit:
+            tfs = np.asarray(X.sum(axis=0)).ravel()
+            mask_inds = (-tfs[mask]).argsort(kind="stable")[:limit]
+            new_mask = np.zeros(len(dfs), dtype=bool)
+            new_mask[np.where(mask)[0][mask_inds]] = True
+            mask = new_mask
+        new_indices = np.cumsum(mask) - 1
+        for term, old_index in list(vocabulary.items()):
+            if mask[old_index]:
+                vocabulary[term] = new_indices[old_index]
+            else:
+                del vocabulary[term]
+        kept_indices = np.where(mask)[0]
+        if len(kept_indices) == 0:
+            raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
+        return X[:, kept_indices]
 
     def transform(self, raw_documents: Iterable[str]) -> Any:
         counter = self._fast_counter()

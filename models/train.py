@@ -47,7 +47,7 @@ from models.training_data import (
 )
 
 # bump when the training procedure changes: part of the model version
-PROCEDURE = "sgd-ovr-cv4-pertech-minwords-vendor-paraphrase-descriptions-supplementary-v11"
+PROCEDURE = "sgd-ovr-cv4-pertech-minwords-vendor-paraphrase-descriptions-supplementary-stablevocab-v12"
 MIN_EXAMPLES = 5
 CV_FOLDS = 4  # 5 folds scored the same on validation; 4 keep `breachminer train` within 15 min
 GAIN = 0.6  # weight of a true pair against (1 - GAIN) for a false one, per-technique thresholds

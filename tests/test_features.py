@@ -100,3 +100,18 @@ def test_sparse_scores_equal_the_dense_product() -> None:
     assert np.allclose(model.decision_function(x), expected, atol=1e-6)
     assert np.allclose(model.decision_function(x.toarray()), expected, atol=1e-6)
     assert model.decision_function(x[:0]).shape == (0, 5)
+
+
+def test_the_bounded_vocabulary_breaks_ties_at_the_cut_by_term() -> None:
+    """Which of the terms tied at the max_features cut are kept must not depend on the machine: scikit-learn's
+    unstable argsort kept a CPU-dependent subset (thousands of the classifier's 60,000 terms differed between
+    an AVX2 and an AVX-512 machine, so `breachminer train` did not reproduce the shipped model)."""
+    import random
+
+    from models.features import TfidfFeatures
+
+    rng = random.Random(7)
+    frequency = {f"w{j:05d}": rng.choice([1, 1, 1, 2, 2, 3, 4]) for j in range(5000)}
+    documents = [" ".join([term] * n) for term, n in frequency.items()]
+    most_frequent_then_first = sorted(frequency, key=lambda term: (-frequency[term], term))[:2000]
+    assert sorted(TfidfFeatures(max_features=2000).fit(documents).vocabulary_) == sorted(most_frequent_then_first)
