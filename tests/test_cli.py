@@ -312,6 +312,10 @@ def test_sql_sees_the_warehouse_and_nothing_else(sample_warehouse, tmp_path) -> 
     assert invoke("sql", "  ", "--db", str(sample_warehouse)).exit_code == 1
     result = invoke("sql", "select a from (values (1), (NULL)) t(a)", "--db", str(sample_warehouse))
     assert result.exit_code == 0 and result.output.split() == ["a", "─", "1"]  # an INTEGER column with a NULL
+    dated = invoke("sql", "select published from reports where published is not null limit 1", "--db",
+                   str(sample_warehouse))
+    assert dated.exit_code == 0 and "00:00:00" not in dated.output  # a DATE prints as a date
+    assert len(dated.output.split()[-1]) == 10 and dated.output.split()[-1][4] == "-"
     result = invoke("sql", "select 1 as a; select 2 as b", "--db", str(sample_warehouse))
     assert result.exit_code == 1 and "one statement at a time" in result.output  # not only the last one's result
 

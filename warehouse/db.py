@@ -804,6 +804,12 @@ class ReportScope:
     since: int | None = None
     until: int | None = None
 
+    @classmethod
+    def of(cls, titles: Sequence[str] | None = None, publishers: Sequence[str] | None = None,
+           since: int | None = None, until: int | None = None) -> ReportScope:
+        """The scope the read commands' ``--title``/``--publisher``/``--since``/``--until`` options give."""
+        return cls(tuple(titles or ()), tuple(publishers or ()), since, until)
+
     def __bool__(self) -> bool:
         return bool(self.titles or self.publishers or self.since is not None or self.until is not None)
 

@@ -73,7 +73,7 @@ def prioritize(
         loaded = load_profile(profile, catalog) if profile else None
     except ProfileError as exc:
         fail(str(exc))
-    scope = wh.ReportScope(tuple(title or ()), tuple(publisher or ()), since, until)
+    scope = wh.ReportScope.of(title, publisher, since, until)
     try:
         with wh.connect(path, catalog=catalog, lock_wait=wait) as con:
             sync_lexicon_ratings(con, lexicon_ratings(catalog))

@@ -59,7 +59,7 @@ def top(
         fail("--level must be 'parent' or 'exact'")
     if half_life is not None and layer:
         fail("--layer scores techniques by their report counts; write it without --half-life")
-    scope = wh.ReportScope(tuple(title or ()), tuple(publisher or ()), since, until)
+    scope = wh.ReportScope.of(title, publisher, since, until)
     try:
         with wh.connect(db_path(db), read_only=True) as con:
             wh.scope_reports(con, scope)
@@ -113,7 +113,7 @@ def summary(
     from warehouse.exports import replace_file
     from warehouse.html_summary import html_summary
 
-    scope = wh.ReportScope(tuple(title or ()), tuple(publisher or ()), since, until)
+    scope = wh.ReportScope.of(title, publisher, since, until)
     try:
         with wh.connect(db_path(db), read_only=True) as con:
             wh.scope_reports(con, scope)
@@ -221,7 +221,7 @@ def evidence(
     Example: breachminer evidence T1059.001 --per-report 1   (each report's strongest sentence)
     """
     technique_id = _technique_to_show(technique)
-    scope = wh.ReportScope(tuple(title or ()), tuple(publisher or ()), since, until)
+    scope = wh.ReportScope.of(title, publisher, since, until)
     try:
         with wh.connect(db_path(db), read_only=True) as con:
             wh.scope_reports(con, scope)
