@@ -106,8 +106,10 @@ def print_frame(frame: Any, title: str | None = None) -> None:
     cells = {column: ["" if is_missing(v) else _fmt(v) for v in frame[column]] for column in frame.columns}
     natural = {column: max([len(str(column)), *(len(line) for cell in cells[column] for line in cell.splitlines())])
                for column in frame.columns}
+    numeric = {column: str(frame[column].dtype).startswith(("int", "float", "Int", "Float"))
+               for column in frame.columns}
     for column in frame.columns:
-        if not str(frame[column].dtype).startswith(("int", "float", "Int", "Float")):
+        if not numeric[column]:
             wider = {**widths, column: max(widths[column], min(natural[column], TEXT_WIDTH))}
             if fits(wider):
                 widths = wider
@@ -118,8 +120,7 @@ def print_frame(frame: Any, title: str | None = None) -> None:
         spare -= grant
     table = compact_table(title)
     for column in frame.columns:
-        numeric = str(frame[column].dtype).startswith(("int", "float", "Int", "Float"))
-        table.add_column(_folded_header(str(column), widths[column]), justify="right" if numeric else "left",
+        table.add_column(_folded_header(str(column), widths[column]), justify="right" if numeric[column] else "left",
                          overflow="fold", min_width=widths[column], max_width=widths[column])
     for row in zip(*(cells[column] for column in frame.columns), strict=True):
         table.add_row(*(_breakable(cell, widths[column]) for cell, column in zip(row, frame.columns, strict=True)))
